@@ -1,0 +1,167 @@
+import Foundation
+import Synchronization
+internal import CUVHTTP
+
+/// An HTTP/1.1 server on one libuv loop thread.
+///
+/// Build a ``Router``, create the server, ``listen(host:port:)`` on one or
+/// more addresses, then ``run()`` on the current thread or ``start()`` a
+/// thread of its own. Handlers run on the loop thread, one at a time, so
+/// state they share needs no lock. Other threads reach the loop through
+/// ``execute(_:)`` and end it with ``stop()``.
+public final class HTTPServer: @unchecked Sendable {
+    // Unchecked because `core` is touched only on the loop thread, or
+    // before the loop starts; the other members are locked or immutable.
+    private let core: ServerCore
+    private let jobs = Mutex<[@Sendable () -> Void]>([])
+    private let state = Mutex<LifeCycle>(.idle)
+    private let finished = DispatchSemaphore(value: 0)
+
+    private enum LifeCycle {
+        case idle
+        case running
+        case stopped
+    }
+
+    /// Creates a server that answers with `router`.
+    /// - Throws: ``UVError`` when the loop cannot be created.
+    public init(router: Router, configuration: Configuration = Configuration(), logHandler: LogHandler? = nil) throws {
+        core = ServerCore(router: router, configuration: configuration, logHandler: logHandler)
+        try core.open { [unowned self] in self.runJobs() }
+    }
+
+    deinit {
+        core.close()
+    }
+
+    /// Listens on `host` (a numeric IPv4 or IPv6 address or a resolvable
+    /// name) and `port`; port 0 picks a free one. Call before the loop runs.
+    /// - Returns: the port bound.
+    /// - Throws: ``UVError`` when the address cannot be resolved or bound.
+    @discardableResult
+    public func listen(host: String, port: Int) throws -> Int {
+        try core.listen(host: host, port: port)
+    }
+
+    /// Runs the loop on the calling thread until ``stop()`` is called.
+    /// - Throws: ``UVError`` when a handle was left open at the end.
+    public func run() throws {
+        try state.withLock { lifeCycle in
+            guard case .idle = lifeCycle else { throw UVError(code: -16, operation: "run") }
+            lifeCycle = .running
+        }
+        defer {
+            state.withLock { $0 = .stopped }
+            finished.signal()
+        }
+        try core.run()
+    }
+
+    /// Runs the loop on a new thread and returns at once.
+    public func start() {
+        let thread = Thread { [self] in
+            do {
+                try run()
+            } catch {
+                core.log(.error, "server loop ended with an error", ["error": "\(error)"])
+            }
+        }
+        thread.name = "uvhttp-loop"
+        thread.start()
+    }
+
+    /// Stops the server: closes the listeners and every connection, and lets
+    /// ``run()`` return. Safe from any thread, and from a handler.
+    public func stop() {
+        execute { [core] in core.stop() }
+    }
+
+    /// Blocks until a loop started by ``run()`` or ``start()`` has returned.
+    public func waitUntilStopped() {
+        finished.wait()
+        finished.signal()
+    }
+
+    /// Runs `work` on the loop thread soon. Safe from any thread; this is how
+    /// other threads hand results to handlers and ``Responder``s.
+    public func execute(_ work: @escaping @Sendable () -> Void) {
+        jobs.withLock { $0.append(work) }
+        core.wake()
+    }
+
+    /// The server's counters. Read them on the loop thread, for example in
+    /// ``execute(_:)``, or after the loop has stopped.
+    public var statistics: Statistics { core.statistics }
+
+    private func runJobs() {
+        let pending = jobs.withLock { jobs -> [@Sendable () -> Void] in
+            let taken = jobs
+            jobs.removeAll(keepingCapacity: true)
+            return taken
+        }
+        for job in pending {
+            job()
+        }
+    }
+}
+
+extension HTTPServer {
+    /// Limits and timeouts of a server.
+    public struct Configuration: Sendable {
+        /// Maximum bytes of request line and header fields; 431 beyond.
+        public var maxHeadBytes = 16 * 1024
+        /// Maximum header fields in a request; 431 beyond.
+        public var maxHeaderCount = 100
+        /// Maximum bytes of the request target; 414 beyond.
+        public var maxTargetBytes = 8 * 1024
+        /// Maximum body bytes; 413 beyond.
+        public var maxBodyBytes = 1024 * 1024
+        /// Maximum open connections; further ones are closed as they are
+        /// accepted and counted in ``Statistics/connectionsRejected``.
+        public var maxConnections = 10_000
+        /// Unsent output bytes past which the server stops reading from a
+        /// connection until its output drains.
+        public var outputHighWater = 1024 * 1024
+        /// Seconds an idle keep-alive connection stays open; 0 keeps it open.
+        /// Sent to clients as `Keep-Alive: timeout=N`.
+        public var keepAliveTimeout = 20
+
+        /// Creates the default configuration.
+        public init() {}
+    }
+
+    /// Counters of a server since it started.
+    public struct Statistics: Sendable, Equatable {
+        /// Connections open now.
+        public var connectionsOpen: Int
+        /// Connections accepted, including those rejected.
+        public var connectionsTotal: Int
+        /// Connections closed at accept because ``Configuration/maxConnections`` were open.
+        public var connectionsRejected: Int
+        /// Requests parsed completely and handed to a handler.
+        public var requests: Int
+        /// Requests rejected by the parser or a limit.
+        public var parseErrors: Int
+    }
+}
+
+/// An error from libuv, such as a port already in use.
+public struct UVError: Error, CustomStringConvertible, Equatable {
+    /// The negative libuv error code.
+    public let code: Int32
+    /// What was being done, such as `listen on 127.0.0.1:80`.
+    public let operation: String
+
+    /// Creates an error from a libuv code.
+    public init(code: Int32, operation: String) {
+        self.code = code
+        self.operation = operation
+    }
+
+    /// libuv's name for the code, such as `EADDRINUSE`.
+    public var name: String { String(cString: uvh_error_name(code)) }
+
+    public var description: String {
+        "\(operation) failed: \(String(cString: uvh_error_message(code))) (\(name))"
+    }
+}

@@ -1,0 +1,50 @@
+/// A response status code and its reason phrase.
+public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
+    /// The three-digit status code.
+    public let code: Int
+    /// The reason phrase written after the code on the status line.
+    public let reasonPhrase: String
+
+    /// Creates a status. `code` must be in 100...999.
+    public init(code: Int, reasonPhrase: String) {
+        precondition((100...999).contains(code), "HTTP status code must have three digits, got \(code)")
+        self.code = code
+        self.reasonPhrase = reasonPhrase
+    }
+
+    public var description: String { "\(code) \(reasonPhrase)" }
+
+    /// Whether a response with this status has no body and no
+    /// `Content-Length` (RFC 9110 sections 8.6 and 15: 1xx, 204 and 304).
+    public var forbidsBody: Bool { code < 200 || code == 204 || code == 304 }
+
+    public static let `continue` = HTTPStatus(code: 100, reasonPhrase: "Continue")
+    public static let ok = HTTPStatus(code: 200, reasonPhrase: "OK")
+    public static let created = HTTPStatus(code: 201, reasonPhrase: "Created")
+    public static let noContent = HTTPStatus(code: 204, reasonPhrase: "No Content")
+    public static let notModified = HTTPStatus(code: 304, reasonPhrase: "Not Modified")
+    public static let badRequest = HTTPStatus(code: 400, reasonPhrase: "Bad Request")
+    public static let unauthorized = HTTPStatus(code: 401, reasonPhrase: "Unauthorized")
+    public static let forbidden = HTTPStatus(code: 403, reasonPhrase: "Forbidden")
+    public static let notFound = HTTPStatus(code: 404, reasonPhrase: "Not Found")
+    public static let methodNotAllowed = HTTPStatus(code: 405, reasonPhrase: "Method Not Allowed")
+    public static let requestTimeout = HTTPStatus(code: 408, reasonPhrase: "Request Timeout")
+    public static let contentTooLarge = HTTPStatus(code: 413, reasonPhrase: "Content Too Large")
+    public static let uriTooLong = HTTPStatus(code: 414, reasonPhrase: "URI Too Long")
+    public static let requestHeaderFieldsTooLarge = HTTPStatus(
+        code: 431, reasonPhrase: "Request Header Fields Too Large")
+    public static let internalServerError = HTTPStatus(code: 500, reasonPhrase: "Internal Server Error")
+    public static let notImplemented = HTTPStatus(code: 501, reasonPhrase: "Not Implemented")
+    public static let serviceUnavailable = HTTPStatus(code: 503, reasonPhrase: "Service Unavailable")
+
+    /// The status for `code`, with the standard reason phrase when the code
+    /// is one of the statics above.
+    public static func code(_ code: Int) -> HTTPStatus {
+        let known: [HTTPStatus] = [
+            .continue, .ok, .created, .noContent, .notModified, .badRequest, .unauthorized, .forbidden,
+            .notFound, .methodNotAllowed, .requestTimeout, .contentTooLarge, .uriTooLong,
+            .requestHeaderFieldsTooLarge, .internalServerError, .notImplemented, .serviceUnavailable,
+        ]
+        return known.first { $0.code == code } ?? HTTPStatus(code: code, reasonPhrase: "Status \(code)")
+    }
+}

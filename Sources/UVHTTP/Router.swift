@@ -1,0 +1,175 @@
+/// A handler that answers a request before returning.
+public typealias Handler = (Request) -> Response
+
+/// A handler that answers later, through its ``Responder``, for work that
+/// must not block the loop. The connection reads no further request until
+/// the response is sent, so pipelined answers stay in order.
+public typealias DeferredHandler = (Request, Responder) -> Void
+
+/// Why no route served a request.
+public enum RouteMiss: Sendable, Equatable {
+    /// No route has this path.
+    case notFound
+    /// Routes have this path, but none with this method. `allow` lists the
+    /// methods they accept, as the `Allow` field writes them.
+    case methodNotAllowed(allow: String)
+}
+
+/// A table from method and path to handler, built once before the server
+/// starts and matched without allocating.
+///
+/// Paths are matched segment by segment on the bytes as sent. A segment
+/// written `:name` matches any one non-empty segment and captures it in
+/// ``Request/parameters``. A single trailing slash is ignored, so `/a/` is
+/// the same resource as `/a`. GET routes also serve HEAD, without the body.
+public struct Router {
+    enum Segment {
+        case literal([UInt8])
+        case parameter(String)
+    }
+
+    enum Action {
+        case immediate(Handler)
+        case deferred(DeferredHandler)
+    }
+
+    struct Route {
+        var method: HTTPMethod?
+        var segments: [Segment]
+        var parameterNames: [String]
+        var action: Action
+    }
+
+    var routes: [Route] = []
+
+    /// Builds the response for a request no route serves. The default sends
+    /// a plain-text 404, or a 405 with `Allow`.
+    public var fallback: (Request, RouteMiss) -> Response = { _, miss in
+        switch miss {
+        case .notFound:
+            return .text("Not Found\n", status: .notFound)
+        case .methodNotAllowed(let allow):
+            var response = Response.text("Method Not Allowed\n", status: .methodNotAllowed)
+            response.headers.add("Allow", allow)
+            return response
+        }
+    }
+
+    /// Creates an empty table.
+    public init() {}
+
+    /// Adds a route for `method` (or every method when nil) and `path`.
+    /// Routes are tried in the order added.
+    public mutating func add(_ method: HTTPMethod?, _ path: String, _ handler: @escaping Handler) {
+        append(method, path, .immediate(handler))
+    }
+
+    /// Adds a route whose handler answers later through a ``Responder``.
+    public mutating func addDeferred(_ method: HTTPMethod?, _ path: String, _ handler: @escaping DeferredHandler) {
+        append(method, path, .deferred(handler))
+    }
+
+    /// Adds a GET route, which also serves HEAD.
+    public mutating func get(_ path: String, _ handler: @escaping Handler) {
+        add(.get, path, handler)
+    }
+
+    /// Adds a POST route.
+    public mutating func post(_ path: String, _ handler: @escaping Handler) {
+        add(.post, path, handler)
+    }
+
+    private mutating func append(_ method: HTTPMethod?, _ path: String, _ action: Action) {
+        precondition(path.hasPrefix("/"), "route path must start with '/', got \(path.debugDescription)")
+        let segments = Router.split(Array(path.utf8)).map { bytes -> Segment in
+            if bytes.first == UInt8(ascii: ":") {
+                return .parameter(String(decoding: bytes.dropFirst(), as: UTF8.self))
+            }
+            return .literal(bytes)
+        }
+        let names = segments.compactMap { segment -> String? in
+            if case .parameter(let name) = segment { return name }
+            return nil
+        }
+        routes.append(Route(method: method, segments: segments, parameterNames: names, action: action))
+    }
+
+    /// Splits a path into segments, dropping the leading slash and one
+    /// trailing slash.
+    static func split(_ path: [UInt8]) -> [[UInt8]] {
+        var trimmed = path[...]
+        if trimmed.first == UInt8(ascii: "/") { trimmed = trimmed.dropFirst() }
+        if trimmed.last == UInt8(ascii: "/") { trimmed = trimmed.dropLast() }
+        if trimmed.isEmpty { return [] }
+        return trimmed.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(Array.init)
+    }
+
+    /// The result of matching a request against the table.
+    enum Match {
+        case found(Route, captures: [Range<Int>])
+        case miss(RouteMiss)
+    }
+
+    /// Finds the route for `method` and `path`, the path's bytes as sent.
+    func match(method: HTTPMethod, path: UnsafeRawBufferPointer) -> Match {
+        var pathMatched = false
+        var headFallback: (Route, [Range<Int>])?
+        for route in routes {
+            guard let captures = Router.capture(route.segments, in: path) else { continue }
+            pathMatched = true
+            if route.method == nil || route.method == method {
+                return .found(route, captures: captures)
+            }
+            if method == .head && route.method == .get && headFallback == nil {
+                headFallback = (route, captures)
+            }
+        }
+        if let (route, captures) = headFallback {
+            return .found(route, captures: captures)
+        }
+        guard pathMatched else { return .miss(.notFound) }
+        return .miss(.methodNotAllowed(allow: allowedMethods(path: path)))
+    }
+
+    private func allowedMethods(path: UnsafeRawBufferPointer) -> String {
+        var names: [String] = []
+        for route in routes where Router.capture(route.segments, in: path) != nil {
+            guard let method = route.method else { continue }
+            if !names.contains(method.rawValue) { names.append(method.rawValue) }
+            if method == .get && !names.contains("HEAD") { names.append("HEAD") }
+        }
+        return names.joined(separator: ", ")
+    }
+
+    /// Matches `segments` against `path`; returns the ranges captured by
+    /// parameter segments, or nil when the path does not match.
+    static func capture(_ segments: [Segment], in path: UnsafeRawBufferPointer) -> [Range<Int>]? {
+        var end = path.count
+        if end > 1 && path[end - 1] == UInt8(ascii: "/") { end -= 1 }
+        guard end > 0, path[0] == UInt8(ascii: "/") else { return nil }
+        var position = 1
+        var captures: [Range<Int>] = []
+        if segments.isEmpty { return position >= end ? captures : nil }
+        for (index, segment) in segments.enumerated() {
+            guard position <= end else { return nil }
+            var segmentEnd = position
+            while segmentEnd < end && path[segmentEnd] != UInt8(ascii: "/") {
+                segmentEnd += 1
+            }
+            switch segment {
+            case .literal(let bytes):
+                guard segmentEnd - position == bytes.count else { return nil }
+                for offset in 0..<bytes.count where path[position + offset] != bytes[offset] {
+                    return nil
+                }
+            case .parameter:
+                guard segmentEnd > position else { return nil }
+                captures.append(position..<segmentEnd)
+            }
+            let isLast = index == segments.count - 1
+            if isLast { return segmentEnd == end ? captures : nil }
+            position = segmentEnd + 1
+        }
+        return nil
+    }
+}
