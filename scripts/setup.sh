@@ -6,6 +6,15 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 
+# --with-test-tools adds what the test suites need beyond the build.
+with_test_tools=0
+for argument in "$@"; do
+    case "$argument" in
+        --with-test-tools) with_test_tools=1 ;;
+        *) echo "setup: unknown option $argument (known: --with-test-tools)" >&2; exit 64 ;;
+    esac
+done
+
 # llhttp 9.3.0 as carried, unmodified under lib/, by PyPI's llhttp==9.3.0.0
 # source distribution. The SHA-256 pins the archive itself.
 LLHTTP_PYPI_VERSION=9.3.0.0
@@ -13,8 +22,12 @@ LLHTTP_SHA256=0d989363e7fb6f270b9d49956e7a3945c26778f8c70a166815264309ac6a8295
 llhttp_dir="$root/CSources/CLLHTTP"
 stamp="$llhttp_dir/upstream/.version"
 
+packages=(libuv1-dev pkg-config python3 python3-pip)
+if [ "$with_test_tools" = 1 ]; then
+    packages+=(python3-venv)
+fi
 need_packages=()
-for pkg in libuv1-dev pkg-config; do
+for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
         || need_packages+=("$pkg")
 done

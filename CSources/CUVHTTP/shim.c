@@ -19,6 +19,18 @@
 #define UVH_INITIAL_OUTPUT_CAPACITY 2048
 #define UVH_LINGER_MS 2000
 #define UVH_MAX_LISTENERS 8
+#define UVH_MAX_WATCHERS 8
+
+/* A timer or signal handle the embedder registered, closed at stop. */
+typedef struct watcher {
+    union {
+        uv_handle_t handle;
+        uv_timer_t timer;
+        uv_signal_t signal;
+    } u;
+    uvh_event_cb callback;
+    void *argument;
+} watcher_t;
 
 /*
  * Connection states. Every transition goes through one of the conn_* helpers
@@ -105,6 +117,8 @@ struct uvh_server {
     void *context;
     uvh_limits_t limits;
     llhttp_settings_t settings;
+    watcher_t watchers[UVH_MAX_WATCHERS];
+    int watcher_count;
     uvh_conn_t *connections;
     uint64_t next_connection_id;
     uvh_stats_t stats;
@@ -826,6 +840,8 @@ void uvh_server_stop(uvh_server_t *server) {
     server->stopping = 1;
     for (index = 0; index < server->listener_count; index++)
         uv_close((uv_handle_t *)&server->listeners[index], NULL);
+    for (index = 0; index < server->watcher_count; index++)
+        uv_close(&server->watchers[index].u.handle, NULL);
     while (server->connections != NULL)
         conn_close(server->connections);
     uv_close((uv_handle_t *)&server->async, NULL);
@@ -872,4 +888,63 @@ uint64_t uvh_server_now(uvh_server_t *server) {
 
 void uvh_server_stats(const uvh_server_t *server, uvh_stats_t *stats) {
     *stats = server->stats;
+}
+
+/* ---- Timers and signals ---- */
+
+static void on_watcher_timer(uv_timer_t *timer) {
+    watcher_t *watcher = (watcher_t *)timer->data;
+
+    watcher->callback(watcher->argument);
+}
+
+static void on_watcher_signal(uv_signal_t *signal, int signum) {
+    watcher_t *watcher = (watcher_t *)signal->data;
+
+    (void)signum;
+    watcher->callback(watcher->argument);
+}
+
+static watcher_t *watcher_next(uvh_server_t *server, uvh_event_cb callback,
+                               void *argument) {
+    watcher_t *watcher;
+
+    if (server->watcher_count == UVH_MAX_WATCHERS || server->stopping)
+        return NULL;
+    watcher = &server->watchers[server->watcher_count];
+    watcher->callback = callback;
+    watcher->argument = argument;
+    watcher->u.handle.data = watcher;
+    return watcher;
+}
+
+int uvh_server_add_timer(uvh_server_t *server, uint64_t interval_ms,
+                         uvh_event_cb callback, void *argument) {
+    watcher_t *watcher = watcher_next(server, callback, argument);
+    int error;
+
+    if (watcher == NULL)
+        return UV_ENOSPC;
+    error = uv_timer_init(&server->loop, &watcher->u.timer);
+    if (error != 0)
+        return error;
+    watcher->u.timer.data = watcher;
+    server->watcher_count++;
+    return uv_timer_start(&watcher->u.timer, on_watcher_timer, interval_ms,
+                          interval_ms);
+}
+
+int uvh_server_add_signal(uvh_server_t *server, int signum,
+                          uvh_event_cb callback, void *argument) {
+    watcher_t *watcher = watcher_next(server, callback, argument);
+    int error;
+
+    if (watcher == NULL)
+        return UV_ENOSPC;
+    error = uv_signal_init(&server->loop, &watcher->u.signal);
+    if (error != 0)
+        return error;
+    watcher->u.signal.data = watcher;
+    server->watcher_count++;
+    return uv_signal_start(&watcher->u.signal, on_watcher_signal, signum);
 }

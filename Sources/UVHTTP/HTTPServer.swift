@@ -83,10 +83,26 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Runs `work` on the loop thread soon. Safe from any thread; this is how
-    /// other threads hand results to handlers and ``Responder``s.
+    /// other threads hand results to handlers and ``Responder``s. Once the
+    /// server has stopped, `work` never runs.
     public func execute(_ work: @escaping @Sendable () -> Void) {
         jobs.withLock { $0.append(work) }
         core.wake()
+    }
+
+    /// Calls `work` on the loop thread every `interval` seconds until the
+    /// server stops. Call before the loop runs, or on the loop thread.
+    /// - Throws: ``UVError`` when the timer cannot be created.
+    public func addTimer(every interval: Double, _ work: @escaping () -> Void) throws {
+        try core.addTimer(milliseconds: UInt64(max(interval, 0.001) * 1000), work)
+    }
+
+    /// Calls `work` on the loop thread each time the process receives
+    /// `signal`, such as `SIGTERM`, until the server stops. Call before the
+    /// loop runs, or on the loop thread.
+    /// - Throws: ``UVError`` when the signal cannot be watched.
+    public func addSignalHandler(_ signal: Int32, _ work: @escaping () -> Void) throws {
+        try core.addSignal(signal, work)
     }
 
     /// The server's counters. Read them on the loop thread, for example in

@@ -1,3 +1,4 @@
+import Synchronization
 internal import CUVHTTP
 
 /// The loop-thread side of ``HTTPServer``: it owns the C server, receives its
@@ -13,6 +14,12 @@ final class ServerCore: @unchecked Sendable {
     private var server: OpaquePointer?
     private var onWake: () -> Void = {}
     private var stopped = false
+    /// Whether `wake()` may still reach the loop. Cleared under the lock
+    /// when the server stops, so no wake reaches a loop that has closed.
+    private let wakeable = Mutex(true)
+
+    /// Closures of timers and signal watchers, kept alive for the C side.
+    private var watchers: [Watcher] = []
 
     /// Connections whose request is deferred, by connection id.
     var deferred: [UInt64: OpaquePointer] = [:]
@@ -93,11 +100,40 @@ final class ServerCore: @unchecked Sendable {
         guard !stopped else { return }
         stopped = true
         log(.info, "stopping", ["connections": "\(statistics.connectionsOpen)"])
+        wakeable.withLock { $0 = false }
         uvh_server_stop(server)
     }
 
+    final class Watcher {
+        let work: () -> Void
+        init(_ work: @escaping () -> Void) { self.work = work }
+    }
+
+    private static let runWatcher: uvh_event_cb = { argument in
+        Unmanaged<Watcher>.fromOpaque(argument!).takeUnretainedValue().work()
+    }
+
+    func addTimer(milliseconds: UInt64, _ work: @escaping () -> Void) throws {
+        let watcher = Watcher(work)
+        watchers.append(watcher)
+        let error = uvh_server_add_timer(server, milliseconds, ServerCore.runWatcher,
+                                         Unmanaged.passUnretained(watcher).toOpaque())
+        guard error == 0 else { throw UVError(code: error, operation: "start timer") }
+    }
+
+    func addSignal(_ signal: Int32, _ work: @escaping () -> Void) throws {
+        let watcher = Watcher(work)
+        watchers.append(watcher)
+        let error = uvh_server_add_signal(server, signal, ServerCore.runWatcher,
+                                          Unmanaged.passUnretained(watcher).toOpaque())
+        guard error == 0 else { throw UVError(code: error, operation: "watch signal \(signal)") }
+    }
+
+    /// Wakes the loop; does nothing once the server has stopped.
     func wake() {
-        uvh_server_wake(server)
+        wakeable.withLock { wakeable in
+            if wakeable { uvh_server_wake(server) }
+        }
     }
 
     var statistics: HTTPServer.Statistics {

@@ -157,6 +157,22 @@ void uvh_server_wake(uvh_server_t *server);
  * NUL-terminated, formatted at most once per second. */
 const char *uvh_server_date(uvh_server_t *server);
 
+/* Callback of a timer or signal watcher; `argument` is the one registered. */
+typedef void (*uvh_event_cb)(void *argument);
+
+/*
+ * Calls `callback` every `interval_ms` milliseconds on the loop until the
+ * server stops. Returns 0, or a negative libuv error code (UV_ENOSPC when
+ * UVH_MAX_WATCHERS timers and signal watchers exist).
+ */
+int uvh_server_add_timer(uvh_server_t *server, uint64_t interval_ms,
+                         uvh_event_cb callback, void *argument);
+
+/* Calls `callback` on the loop each time the process receives `signum`, until
+ * the server stops. Returns 0 or a negative libuv error code. */
+int uvh_server_add_signal(uvh_server_t *server, int signum,
+                          uvh_event_cb callback, void *argument);
+
 /* Milliseconds since an arbitrary point, as cached by the loop. */
 uint64_t uvh_server_now(uvh_server_t *server);
 

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up, build and run every test: the Swift suites (UVHTTP and the Plex
+# endpoints over loopback), then the client compatibility suite, which drives
+# a real pmsd with python-plexapi from PyPI.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+scripts/setup.sh --with-test-tools
+
+swift build --build-tests
+swift test --skip-build
+
+swift build --product pmsd
+Tests/Compatibility/run.sh "$root/.build/debug/pmsd"
