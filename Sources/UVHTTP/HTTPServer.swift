@@ -70,10 +70,14 @@ public final class HTTPServer: @unchecked Sendable {
         thread.start()
     }
 
-    /// Stops the server: closes the listeners and every connection, and lets
-    /// ``run()`` return. Safe from any thread, and from a handler.
-    public func stop() {
-        execute { [core] in core.stop() }
+    /// Stops the server gracefully: closes the listeners and idle
+    /// connections at once, lets requests in progress finish with
+    /// `Connection: close`, and closes whatever remains after `gracePeriod`
+    /// seconds; then ``run()`` returns. Safe from any thread, and from a
+    /// handler. A second call may shorten the grace period; 0 closes every
+    /// connection at once.
+    public func stop(gracePeriod: Double = 10) {
+        execute { [core] in core.stop(gracePeriod: gracePeriod) }
     }
 
     /// Blocks until a loop started by ``run()`` or ``start()`` has returned.
@@ -141,6 +145,20 @@ extension HTTPServer {
         /// Seconds an idle keep-alive connection stays open; 0 keeps it open.
         /// Sent to clients as `Keep-Alive: timeout=N`.
         public var keepAliveTimeout = 20
+        /// Seconds from a request's first byte to the end of its header; 408
+        /// beyond. Bytes trickling in do not extend it. 0 disables it.
+        public var headerTimeout: Double = 10
+        /// Seconds allowed between two reads of a request body; 408 beyond.
+        /// 0 disables it.
+        public var bodyTimeout: Double = 10
+        /// Seconds a response may wait for the client to read it before the
+        /// connection is closed. 0 disables it.
+        public var writeTimeout: Double = 30
+        /// Maximum chunk-extension bytes per chunk; 413 beyond.
+        public var maxChunkExtensionBytes = 16 * 1024
+        /// Maximum requests per connection; the last is answered with
+        /// `Connection: close`. 0 means unlimited.
+        public var maxRequestsPerConnection = 0
 
         /// Creates the default configuration.
         public init() {}
@@ -156,8 +174,18 @@ extension HTTPServer {
         public var connectionsRejected: Int
         /// Requests parsed completely and handed to a handler.
         public var requests: Int
-        /// Requests rejected by the parser or a limit.
+        /// Requests rejected by the parser, a framing rule, a limit or a
+        /// timeout.
         public var parseErrors: Int
+        /// Requests whose header did not arrive within ``Configuration/headerTimeout``.
+        public var headerTimeouts: Int
+        /// Requests whose body stalled longer than ``Configuration/bodyTimeout``.
+        public var bodyTimeouts: Int
+        /// Keep-alive connections closed after ``Configuration/keepAliveTimeout``.
+        public var idleTimeouts: Int
+        /// Connections closed because the client did not read within
+        /// ``Configuration/writeTimeout``.
+        public var writeTimeouts: Int
     }
 }
 

@@ -32,8 +32,8 @@ public final class Responder {
         answered = true
         guard let conn = core.deferred[connectionID] else { return }
         core.send(response, context: context, on: conn)
-        if let dispatching = core.dispatching, dispatching.id == connectionID {
-            core.dispatching?.answered = true
+        if let index = core.dispatching.firstIndex(where: { $0.id == connectionID }) {
+            core.dispatching[index].answered = true
             return
         }
         core.deferred[connectionID] = nil

@@ -3,7 +3,7 @@
 /// The server adds `Date`, `Content-Length` and, when needed, `Connection`
 /// and `Keep-Alive` itself; fields of those names set here are written too,
 /// so leave them out.
-public struct HTTPFields: Sequence, ExpressibleByDictionaryLiteral {
+public struct HTTPFields: Sequence, ExpressibleByDictionaryLiteral, Sendable {
     var entries: [(name: String, value: String)] = []
 
     /// Creates an empty set of fields.
@@ -46,7 +46,7 @@ public struct HTTPFields: Sequence, ExpressibleByDictionaryLiteral {
 }
 
 /// A response a handler returns.
-public struct Response {
+public struct Response: Sendable {
     /// The status.
     public var status: HTTPStatus
     /// Header fields, written after those of ``prepared``.

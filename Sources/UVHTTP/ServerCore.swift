@@ -1,4 +1,3 @@
-import Synchronization
 internal import CUVHTTP
 
 /// The loop-thread side of ``HTTPServer``: it owns the C server, receives its
@@ -14,18 +13,17 @@ final class ServerCore: @unchecked Sendable {
     private var server: OpaquePointer?
     private var onWake: () -> Void = {}
     private var stopped = false
-    /// Whether `wake()` may still reach the loop. Cleared under the lock
-    /// when the server stops, so no wake reaches a loop that has closed.
-    private let wakeable = Mutex(true)
 
     /// Closures of timers and signal watchers, kept alive for the C side.
     private var watchers: [Watcher] = []
 
     /// Connections whose request is deferred, by connection id.
     var deferred: [UInt64: OpaquePointer] = [:]
-    /// The connection whose deferred handler is running now, if any, and
-    /// whether its responder already answered during the call.
-    var dispatching: (id: UInt64, answered: Bool)?
+    /// The connections whose deferred handler is running now, innermost
+    /// last, and whether each one's responder already answered during the
+    /// call. There can be more than one because a handler that answers
+    /// another deferred request lets that connection dispatch its next one.
+    var dispatching: [(id: UInt64, answered: Bool)] = []
 
     init(router: Router, configuration: HTTPServer.Configuration, logHandler: LogHandler?) {
         self.router = router
@@ -44,12 +42,20 @@ final class ServerCore: @unchecked Sendable {
         limits.max_connections = UInt32(clamping: configuration.maxConnections)
         limits.output_high_water = UInt32(clamping: configuration.outputHighWater)
         limits.keep_alive_timeout_ms = UInt32(clamping: configuration.keepAliveTimeout * 1000)
+        limits.header_timeout_ms = Self.milliseconds(configuration.headerTimeout)
+        limits.body_timeout_ms = Self.milliseconds(configuration.bodyTimeout)
+        limits.write_timeout_ms = Self.milliseconds(configuration.writeTimeout)
+        limits.max_chunk_extension_bytes = UInt32(clamping: configuration.maxChunkExtensionBytes)
+        limits.max_requests_per_connection = UInt32(clamping: configuration.maxRequestsPerConnection)
         var callbacks = uvh_callbacks_t()
         callbacks.on_request = { context, conn, request in
             ServerCore.from(context).handle(conn: conn!, request: request!)
         }
         callbacks.on_error = { context, conn, status, reason in
             ServerCore.from(context).reject(conn: conn!, status: Int(status), reason: reason)
+        }
+        callbacks.on_expect_continue = { context, conn, request in
+            ServerCore.from(context).expectContinue(conn: conn!, request: request!)
         }
         callbacks.on_deferred_close = { context, id in
             ServerCore.from(context).deferred[id] = nil
@@ -67,6 +73,10 @@ final class ServerCore: @unchecked Sendable {
             throw UVError(code: -12, operation: "create loop")
         }
         self.server = server
+    }
+
+    private static func milliseconds(_ seconds: Double) -> UInt32 {
+        UInt32(clamping: Int((max(seconds, 0) * 1000).rounded()))
     }
 
     private static func from(_ context: UnsafeMutableRawPointer?) -> ServerCore {
@@ -96,12 +106,14 @@ final class ServerCore: @unchecked Sendable {
         guard error == 0 else { throw UVError(code: error, operation: "close loop") }
     }
 
-    func stop() {
-        guard !stopped else { return }
+    func stop(gracePeriod: Double) {
+        if !stopped {
+            log(.info, "stopping", [
+                "connections": "\(statistics.connectionsOpen)", "grace_period_seconds": "\(gracePeriod)",
+            ])
+        }
         stopped = true
-        log(.info, "stopping", ["connections": "\(statistics.connectionsOpen)"])
-        wakeable.withLock { $0 = false }
-        uvh_server_stop(server)
+        uvh_server_stop(server, UInt64((max(gracePeriod, 0) * 1000).rounded()))
     }
 
     final class Watcher {
@@ -129,11 +141,9 @@ final class ServerCore: @unchecked Sendable {
         guard error == 0 else { throw UVError(code: error, operation: "watch signal \(signal)") }
     }
 
-    /// Wakes the loop; does nothing once the server has stopped.
+    /// Wakes the loop; the C side ignores it once the loop is closing.
     func wake() {
-        wakeable.withLock { wakeable in
-            if wakeable { uvh_server_wake(server) }
-        }
+        uvh_server_wake(server)
     }
 
     var statistics: HTTPServer.Statistics {
@@ -144,7 +154,11 @@ final class ServerCore: @unchecked Sendable {
             connectionsTotal: Int(stats.connections_total),
             connectionsRejected: Int(stats.connections_rejected),
             requests: Int(stats.requests),
-            parseErrors: Int(stats.parse_errors)
+            parseErrors: Int(stats.parse_errors),
+            headerTimeouts: Int(stats.header_timeouts),
+            bodyTimeouts: Int(stats.body_timeouts),
+            idleTimeouts: Int(stats.idle_timeouts),
+            writeTimeouts: Int(stats.write_timeouts)
         )
     }
 
@@ -155,6 +169,10 @@ final class ServerCore: @unchecked Sendable {
             "connections_rejected": "\(stats.connectionsRejected)",
             "requests": "\(stats.requests)",
             "parse_errors": "\(stats.parseErrors)",
+            "header_timeouts": "\(stats.headerTimeouts)",
+            "body_timeouts": "\(stats.bodyTimeouts)",
+            "idle_timeouts": "\(stats.idleTimeouts)",
+            "write_timeouts": "\(stats.writeTimeouts)",
         ]
     }
 
@@ -188,13 +206,27 @@ extension ServerCore {
         }
     }
 
+    /// Decides whether a request with `Expect: 100-continue` may send its
+    /// body: yes when a route will take it; otherwise the fallback's answer
+    /// goes out at once and its status is returned (RFC 9110 section
+    /// 10.1.1).
+    fileprivate func expectContinue(conn: OpaquePointer, request raw: UnsafePointer<uvh_request_t>) -> Int32 {
+        let request = Request(raw: raw, method: MethodTable.method(raw))
+        guard case .miss(let miss) = router.match(method: request.method, path: request.pathBytes) else {
+            return Int32(UVH_CONTINUE)
+        }
+        var response = router.fallback(request, miss)
+        response.closesConnection = true
+        send(response, for: request, on: conn)
+        return Int32(response.status.code)
+    }
+
     private func runDeferred(_ handler: DeferredHandler, request: Request, conn: OpaquePointer) -> Int32 {
         let responder = Responder(core: self, request: request, configuration: configuration)
-        dispatching = (request.connectionID, false)
+        dispatching.append((request.connectionID, false))
         deferred[request.connectionID] = conn
         handler(request, responder)
-        let answered = dispatching?.answered ?? false
-        dispatching = nil
+        let answered = dispatching.removeLast().answered
         if answered {
             deferred[request.connectionID] = nil
             return Int32(UVH_RESPONDED)

@@ -67,7 +67,7 @@ let logger = Logger(threshold: options.logLevel)
 let daemon: Daemon
 do {
     daemon = try Daemon(options: options, logger: logger)
-} catch let error as DaemonError {
+} catch {
     fail(error.message, status: error.status)
 }
 exit(daemon.run())

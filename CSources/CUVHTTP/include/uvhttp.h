@@ -63,6 +63,9 @@ enum {
     UVH_DEFERRED = 1
 };
 
+/* Return value of on_expect_continue that lets the client send its body. */
+enum { UVH_CONTINUE = 0 };
+
 enum uvh_log_level {
     UVH_LOG_ERROR = 0,
     UVH_LOG_WARNING = 1,
@@ -79,6 +82,14 @@ typedef struct uvh_callbacks {
      * shim then closes the connection after writing it. */
     void (*on_error)(void *context, uvh_conn_t *conn, int status,
                      const char *reason);
+    /* A request with `Expect: 100-continue` has a complete header and its
+     * body is still to come. Returns UVH_CONTINUE to have the shim send
+     * `100 Continue` and read the body. Otherwise the embedder has appended
+     * a final response (such as 404 or 405) and returns its status; the
+     * shim then closes the connection without reading the body. NULL always
+     * continues. The request's body span is empty. */
+    int (*on_expect_continue)(void *context, uvh_conn_t *conn,
+                              const uvh_request_t *request);
     /* A connection whose request was deferred closed before
      * uvh_conn_resume(); the embedder must forget it. */
     void (*on_deferred_close)(void *context, uint64_t connection_id);
@@ -106,6 +117,20 @@ typedef struct uvh_limits {
     /* Milliseconds an idle keep-alive connection stays open; 0 keeps it
      * open until the peer closes it. */
     uint32_t keep_alive_timeout_ms;
+    /* Milliseconds from a request's first byte to the end of its header
+     * (408 beyond); bytes arriving meanwhile do not extend it. 0: none. */
+    uint32_t header_timeout_ms;
+    /* Milliseconds between two reads of a request body (408 beyond).
+     * 0: none. */
+    uint32_t body_timeout_ms;
+    /* Milliseconds a queued write may wait for the peer to read before the
+     * connection is closed. 0: none. */
+    uint32_t write_timeout_ms;
+    /* Chunk-extension bytes per chunk (413 beyond). */
+    uint32_t max_chunk_extension_bytes;
+    /* Requests per connection; the last one is answered with
+     * `Connection: close`. 0: unlimited. */
+    uint32_t max_requests_per_connection;
 } uvh_limits_t;
 
 typedef struct uvh_stats {
@@ -114,6 +139,10 @@ typedef struct uvh_stats {
     uint64_t connections_rejected;
     uint64_t requests;
     uint64_t parse_errors;
+    uint64_t header_timeouts;
+    uint64_t body_timeouts;
+    uint64_t idle_timeouts;
+    uint64_t write_timeouts;
 } uvh_stats_t;
 
 /* libuv's name for a negative error code, such as "EADDRINUSE". */
@@ -143,9 +172,17 @@ int uvh_server_listen(uvh_server_t *server, const char *host, int port,
  * open. */
 int uvh_server_run(uvh_server_t *server);
 
-/* Closes the listeners and every connection. The loop returns once their
- * close callbacks have run. */
-void uvh_server_stop(uvh_server_t *server);
+/*
+ * Stops the server gracefully: closes the listeners and idle connections at
+ * once, lets requests in progress finish (their responses carry
+ * `Connection: close`), and closes whatever remains after `deadline_ms`. The
+ * loop returns once every handle has closed. Calling it again with a shorter
+ * deadline brings the deadline forward; 0 closes everything at once.
+ */
+void uvh_server_stop(uvh_server_t *server, uint64_t deadline_ms);
+
+/* Nonzero once uvh_server_stop() has been called. */
+int uvh_server_is_stopping(const uvh_server_t *server);
 
 /* Frees a server whose loop has returned. */
 void uvh_server_destroy(uvh_server_t *server);

@@ -1,140 +1,20 @@
 /*
- * Loop, listeners and connections for UVHTTP. See uvhttp.h for the contract
- * and docs/architecture.md for the life of a request.
+ * One connection: reading, parsing with llhttp, handing requests to the
+ * embedder, writing its output, timers and closing. See uvhttp.h for the
+ * contract and docs/architecture.md for the life of a request.
  */
-#include "uvhttp.h"
-
-#include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <uv.h>
+#include "internal.h"
 
-#include "CLLHTTP.h"
-
-#define UVH_READ_BUFFER_SIZE (64 * 1024)
-#define UVH_INITIAL_HEADER_CAPACITY 16
-#define UVH_INITIAL_OUTPUT_CAPACITY 2048
-#define UVH_LINGER_MS 2000
-#define UVH_MAX_LISTENERS 8
-#define UVH_MAX_WATCHERS 8
-
-/* A timer or signal handle the embedder registered, closed at stop. */
-typedef struct watcher {
-    union {
-        uv_handle_t handle;
-        uv_timer_t timer;
-        uv_signal_t signal;
-    } u;
-    uvh_event_cb callback;
-    void *argument;
-} watcher_t;
-
-/*
- * Connection states. Every transition goes through one of the conn_* helpers
- * below; docs/architecture.md draws them.
- */
-typedef enum conn_state {
-    /* Reading, parsing and answering. */
-    CONN_ACTIVE,
-    /* Waiting for a deferred response or for output to drain; reading is
-     * stopped and unparsed input waits in `pending`. */
-    CONN_PAUSED,
-    /* No more requests: the output is being sent, then the write side is
-     * shut down. */
-    CONN_DRAINING,
-    /* Write side shut down; input is read and discarded until EOF or the
-     * linger timer, so the peer sees the last response before any reset. */
-    CONN_LINGERING,
-    /* uv_close() called on the handles; freed in the last close callback. */
-    CONN_CLOSED
-} conn_state_t;
-
-typedef enum pause_reason {
-    PAUSE_NONE = 0,
-    PAUSE_DEFERRED = 1,
-    PAUSE_BACKPRESSURE = 2
-} pause_reason_t;
-
-struct uvh_conn {
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_write_t write_req;
-    uv_shutdown_t shutdown_req;
-    llhttp_t parser;
-    uvh_server_t *server;
-    uvh_conn_t *prev;
-    uvh_conn_t *next;
-    uint64_t id;
-    conn_state_t state;
-    pause_reason_t pause;
-    int open_handles;
-    int eof;
-    int in_request;
-    int in_header_field;
-
-    /* The buffer being parsed (the loop's read buffer or `pending`), and the
-     * offset of the current request's first byte in it. */
-    const char *parse_buffer;
-    size_t request_start;
-
-    /* Bytes kept between reads: either the parsed part of an unfinished
-     * request (pending_parsed == pending_length) or unparsed input waiting
-     * out a pause (pending_parsed == 0). */
-    char *pending;
-    size_t pending_length;
-    size_t pending_parsed;
-    size_t pending_capacity;
-
-    uvh_request_t request;
-    uvh_header_t *headers;
-    uint32_t header_capacity;
-    uint32_t head_bytes;
-    int error_status;
-    const char *error_reason;
-
-    /* Output is appended to `out`; `writing` holds what a queued uv_write
-     * still owns. The two swap when a write is queued. */
-    char *out;
-    size_t out_length;
-    size_t out_capacity;
-    char *writing;
-    size_t writing_capacity;
-    size_t writing_length;
-
-    struct sockaddr_storage peer;
-};
-
-struct uvh_server {
-    uv_loop_t loop;
-    uv_async_t async;
-    uv_tcp_t listeners[UVH_MAX_LISTENERS];
-    int listener_count;
-    int stopping;
-    uvh_callbacks_t callbacks;
-    void *context;
-    uvh_limits_t limits;
-    llhttp_settings_t settings;
-    watcher_t watchers[UVH_MAX_WATCHERS];
-    int watcher_count;
-    uvh_conn_t *connections;
-    uint64_t next_connection_id;
-    uvh_stats_t stats;
-    time_t date_second;
-    char date[32];
-    char read_buffer[UVH_READ_BUFFER_SIZE];
-};
-
-static void conn_feed(uvh_conn_t *conn, size_t from);
 static void conn_flush(uvh_conn_t *conn);
-static void conn_close(uvh_conn_t *conn);
 static void conn_drain(uvh_conn_t *conn);
 static void conn_start_reading(uvh_conn_t *conn);
+static void conn_timer_start(uvh_conn_t *conn, timer_kind_t kind);
 
-static void log_event(uvh_server_t *server, int level, const char *message,
-                      int error) {
+void uvh__log(uvh_server_t *server, int level, const char *message,
+              int error) {
     if (server->callbacks.on_log != NULL)
         server->callbacks.on_log(server->context, level, message,
                                  error == 0 ? NULL : uv_strerror(error));
@@ -148,7 +28,7 @@ static int grow(char **buffer, size_t *capacity, size_t needed) {
 
     if (needed <= *capacity)
         return 0;
-    next = *capacity == 0 ? UVH_INITIAL_OUTPUT_CAPACITY : *capacity;
+    next = *capacity == 0 ? UVH_INITIAL_BUFFER_CAPACITY : *capacity;
     while (next < needed)
         next *= 2;
     resized = realloc(*buffer, next);
@@ -167,6 +47,15 @@ char *uvh_conn_reserve(uvh_conn_t *conn, size_t length) {
 
 void uvh_conn_commit(uvh_conn_t *conn, size_t length) {
     conn->out_length += length;
+}
+
+static void conn_append(uvh_conn_t *conn, const char *bytes, size_t length) {
+    char *space = uvh_conn_reserve(conn, length);
+
+    if (space == NULL)
+        return;
+    memcpy(space, bytes, length);
+    uvh_conn_commit(conn, length);
 }
 
 /* ---- Parser callbacks: each records a span of the current request ---- */
@@ -201,6 +90,7 @@ static int on_message_begin(llhttp_t *parser) {
     conn->in_request = 0;
     conn->in_header_field = 0;
     conn->head_bytes = 0;
+    conn_timer_start(conn, TIMER_HEADER);
     return 0;
 }
 
@@ -279,6 +169,69 @@ static int on_header_value(llhttp_t *parser, const char *at, size_t length) {
     return count_head(conn, length);
 }
 
+/* Fills the parts of the request that the parser does not report as data. */
+static void conn_fill_request(uvh_conn_t *conn) {
+    uvh_request_t *request = &conn->request;
+    uint32_t limit = conn->server->limits.max_requests_per_connection;
+
+    request->base = conn->parse_buffer + conn->request_start;
+    request->peer = (const struct sockaddr *)&conn->peer;
+    request->connection_id = conn->id;
+    request->http_major = llhttp_get_http_major(&conn->parser);
+    request->http_minor = llhttp_get_http_minor(&conn->parser);
+    request->keep_alive = (uint8_t)llhttp_should_keep_alive(&conn->parser);
+    if (conn->server->stopping ||
+        (limit > 0 && conn->requests_served + 1 >= limit))
+        request->keep_alive = 0;
+}
+
+/* Answers `Expect: 100-continue` once the header is in: `100 Continue` when
+ * the embedder will read the body, else its final status. */
+static int conn_expect_continue(uvh_conn_t *conn) {
+    static const char interim[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uvh_server_t *server = conn->server;
+    int status = UVH_CONTINUE;
+
+    if (server->callbacks.on_expect_continue != NULL)
+        status = server->callbacks.on_expect_continue(server->context, conn,
+                                                      &conn->request);
+    if (status != UVH_CONTINUE) {
+        conn->error_answered = 1;
+        return fail(conn, status, "expectation answered with a final status");
+    }
+    conn_append(conn, interim, sizeof(interim) - 1);
+    conn_flush(conn);
+    return 0;
+}
+
+static int on_headers_complete(llhttp_t *parser) {
+    uvh_conn_t *conn = conn_of(parser);
+    const char *reason = NULL;
+    int expect_continue = 0;
+    int has_body = (parser->flags & F_CHUNKED) ||
+                   ((parser->flags & F_CONTENT_LENGTH) &&
+                    parser->content_length > 0);
+    int status;
+
+    conn_fill_request(conn);
+    status = uvh__check_framing(&conn->request, &reason, &expect_continue);
+    if (status != 0)
+        return fail(conn, status, reason);
+    /* A declared length over the limit is refused before any body byte is
+     * read, so the client learns at once. */
+    if ((parser->flags & F_CONTENT_LENGTH) &&
+        parser->content_length > conn->server->limits.max_body_bytes)
+        return fail(conn, 413, "content too large");
+    if (!has_body) {
+        conn_timer_start(conn, TIMER_NONE);
+        return 0;
+    }
+    conn_timer_start(conn, TIMER_BODY);
+    if (expect_continue)
+        return conn_expect_continue(conn);
+    return 0;
+}
+
 static int on_body(llhttp_t *parser, const char *at, size_t length) {
     uvh_conn_t *conn = conn_of(parser);
     uvh_span_t *body = &conn->request.body;
@@ -299,14 +252,31 @@ static int on_body(llhttp_t *parser, const char *at, size_t length) {
     return 0;
 }
 
+static int on_chunk_extension(llhttp_t *parser, const char *at,
+                              size_t length) {
+    uvh_conn_t *conn = conn_of(parser);
+
+    (void)at;
+    conn->chunk_extension_bytes += (uint32_t)length;
+    if (conn->chunk_extension_bytes >
+        conn->server->limits.max_chunk_extension_bytes)
+        return fail(conn, 413, "chunk extensions too large");
+    return 0;
+}
+
+static int on_chunk_complete(llhttp_t *parser) {
+    conn_of(parser)->chunk_extension_bytes = 0;
+    return 0;
+}
+
 static int on_message_complete(llhttp_t *parser) {
+    conn_timer_start(conn_of(parser), TIMER_NONE);
     /* Stop after every request, so the request is handled outside the parser
      * and the connection can decide whether to parse the next one. */
-    (void)parser;
     return HPE_PAUSED;
 }
 
-static void settings_init(llhttp_settings_t *settings) {
+void uvh__settings_init(llhttp_settings_t *settings) {
     llhttp_settings_init(settings);
     settings->on_message_begin = on_message_begin;
     settings->on_method = on_method;
@@ -315,7 +285,11 @@ static void settings_init(llhttp_settings_t *settings) {
     settings->on_header_field = on_header_field;
     settings->on_header_field_complete = on_header_field_complete;
     settings->on_header_value = on_header_value;
+    settings->on_headers_complete = on_headers_complete;
     settings->on_body = on_body;
+    settings->on_chunk_extension_name = on_chunk_extension;
+    settings->on_chunk_extension_value = on_chunk_extension;
+    settings->on_chunk_complete = on_chunk_complete;
     settings->on_message_complete = on_message_complete;
 }
 
@@ -327,13 +301,9 @@ static void conn_dispatch(uvh_conn_t *conn) {
     uvh_request_t *request = &conn->request;
     int outcome;
 
-    request->base = conn->parse_buffer + conn->request_start;
-    request->peer = (const struct sockaddr *)&conn->peer;
-    request->connection_id = conn->id;
-    request->http_major = llhttp_get_http_major(&conn->parser);
-    request->http_minor = llhttp_get_http_minor(&conn->parser);
-    request->keep_alive = (uint8_t)llhttp_should_keep_alive(&conn->parser);
+    conn_fill_request(conn);
     conn->in_request = 0;
+    conn->requests_served++;
     server->stats.requests++;
 
     outcome = server->callbacks.on_request(server->context, conn, request);
@@ -345,14 +315,21 @@ static void conn_dispatch(uvh_conn_t *conn) {
     }
 }
 
-static void conn_reject(uvh_conn_t *conn, llhttp_errno_t error) {
+/* Answers a request the parser or a limit rejected, then ends the
+ * connection. Earlier pipelined responses are already complete in the
+ * output, because handlers answer before the next request is parsed. */
+static void conn_reject(uvh_conn_t *conn) {
     uvh_server_t *server = conn->server;
     int status = conn->error_status != 0 ? conn->error_status : 400;
     const char *reason = conn->error_reason != NULL
                              ? conn->error_reason
                              : llhttp_get_error_reason(&conn->parser);
 
-    (void)error;
+    conn->in_request = 0;
+    if (conn->error_answered) {
+        conn_drain(conn);
+        return;
+    }
     server->stats.parse_errors++;
     server->callbacks.on_error(server->context, conn, status, reason);
     conn_drain(conn);
@@ -393,7 +370,8 @@ static void conn_parse(uvh_conn_t *conn, const char *buffer, size_t from,
             break;
         }
         if (error != HPE_PAUSED && error != HPE_PAUSED_UPGRADE) {
-            conn_reject(conn, error);
+            if (conn->state != CONN_CLOSED)
+                conn_reject(conn);
             return;
         }
         position = llhttp_get_error_pos(&conn->parser);
@@ -424,8 +402,8 @@ static void conn_parse(uvh_conn_t *conn, const char *buffer, size_t from,
     return;
 
 out_of_memory:
-    log_event(conn->server, UVH_LOG_ERROR, "out of memory for request", 0);
-    conn_close(conn);
+    uvh__log(conn->server, UVH_LOG_ERROR, "out of memory for request", 0);
+    uvh__conn_close(conn);
 }
 
 /* Parses `length` new bytes of input, appending them to `pending` first when
@@ -439,8 +417,8 @@ static void conn_input(uvh_conn_t *conn, const char *data, size_t length) {
     }
     if (grow(&conn->pending, &conn->pending_capacity,
              conn->pending_length + length) != 0) {
-        log_event(conn->server, UVH_LOG_ERROR, "out of memory for request", 0);
-        conn_close(conn);
+        uvh__log(conn->server, UVH_LOG_ERROR, "out of memory for request", 0);
+        uvh__conn_close(conn);
         return;
     }
     memcpy(conn->pending + conn->pending_length, data, length);
@@ -449,7 +427,7 @@ static void conn_input(uvh_conn_t *conn, const char *data, size_t length) {
     conn_parse(conn, conn->pending, parsed, conn->pending_length);
 }
 
-/* ---- Writing ---- */
+/* ---- Closing ---- */
 
 static void on_close(uv_handle_t *handle) {
     uvh_conn_t *conn = (uvh_conn_t *)handle->data;
@@ -466,7 +444,7 @@ static void on_close(uv_handle_t *handle) {
     free(conn);
 }
 
-static void conn_close(uvh_conn_t *conn) {
+void uvh__conn_close(uvh_conn_t *conn) {
     uvh_server_t *server = conn->server;
 
     if (conn->state == CONN_CLOSED)
@@ -474,38 +452,115 @@ static void conn_close(uvh_conn_t *conn) {
     conn->state = CONN_CLOSED;
     if (conn->prev != NULL)
         conn->prev->next = conn->next;
-    else
+    else if (server->connections == conn)
         server->connections = conn->next;
     if (conn->next != NULL)
         conn->next->prev = conn->prev;
-    server->stats.connections_open--;
-    uv_timer_stop(&conn->timer);
+    conn->prev = NULL;
+    conn->next = NULL;
+    if (!conn->rejected)
+        server->stats.connections_open--;
     uv_close((uv_handle_t *)&conn->timer, on_close);
+    uv_close((uv_handle_t *)&conn->write_timer, on_close);
     uv_close((uv_handle_t *)&conn->tcp, on_close);
+    uvh__server_connection_closed(server);
 }
 
-static void on_linger_timeout(uv_timer_t *timer) {
-    conn_close((uvh_conn_t *)timer->data);
+/* Whether a graceful stop may close the connection at once: nothing is
+ * buffered, in progress or waiting to be written. */
+int uvh__conn_is_idle(const uvh_conn_t *conn) {
+    if (conn->state == CONN_LINGERING)
+        return 1;
+    return conn->state == CONN_ACTIVE && !conn->in_request &&
+           conn->pending_length == 0 && conn->out_length == 0 &&
+           conn->writing_length == 0;
 }
 
-static void on_idle_timeout(uv_timer_t *timer) {
+/* ---- Timers ---- */
+
+static void on_timeout(uv_timer_t *timer) {
+    uvh_conn_t *conn = (uvh_conn_t *)timer->data;
+    uvh_server_t *server = conn->server;
+    timer_kind_t kind = conn->timer_kind;
+
+    conn->timer_kind = TIMER_NONE;
+    switch (kind) {
+    case TIMER_HEADER:
+    case TIMER_BODY:
+        if (kind == TIMER_HEADER)
+            server->stats.header_timeouts++;
+        else
+            server->stats.body_timeouts++;
+        uvh__log(server, UVH_LOG_DEBUG,
+                 kind == TIMER_HEADER ? "request header timed out"
+                                      : "request body timed out",
+                 0);
+        /* The parser stopped mid-request, so nothing after it is parsed;
+         * 408 goes out after any earlier responses. */
+        if (conn->state == CONN_ACTIVE) {
+            conn->error_status = 408;
+            conn->error_reason = "request timed out";
+            conn_reject(conn);
+            conn_flush(conn);
+        } else {
+            uvh__conn_close(conn);
+        }
+        break;
+    case TIMER_IDLE:
+        server->stats.idle_timeouts++;
+        uvh__log(server, UVH_LOG_DEBUG, "idle connection closed", 0);
+        uvh__conn_close(conn);
+        break;
+    case TIMER_LINGER:
+    case TIMER_NONE:
+        uvh__conn_close(conn);
+        break;
+    }
+}
+
+/* Starts the read-side timer for `kind`, replacing whatever it measured. */
+static void conn_timer_start(uvh_conn_t *conn, timer_kind_t kind) {
+    const uvh_limits_t *limits = &conn->server->limits;
+    uint64_t timeout = 0;
+
+    switch (kind) {
+    case TIMER_HEADER: timeout = limits->header_timeout_ms; break;
+    case TIMER_BODY: timeout = limits->body_timeout_ms; break;
+    case TIMER_IDLE: timeout = limits->keep_alive_timeout_ms; break;
+    case TIMER_LINGER: timeout = UVH_LINGER_MS; break;
+    case TIMER_NONE: break;
+    }
+    if (timeout == 0) {
+        if (conn->timer_kind != TIMER_NONE)
+            uv_timer_stop(&conn->timer);
+        conn->timer_kind = TIMER_NONE;
+        return;
+    }
+    conn->timer_kind = kind;
+    uv_timer_start(&conn->timer, on_timeout, timeout, 0);
+}
+
+static void on_write_timeout(uv_timer_t *timer) {
     uvh_conn_t *conn = (uvh_conn_t *)timer->data;
 
-    log_event(conn->server, UVH_LOG_DEBUG, "idle connection closed", 0);
-    conn_close(conn);
+    conn->server->stats.write_timeouts++;
+    uvh__log(conn->server, UVH_LOG_DEBUG, "write timed out", 0);
+    uvh__conn_close(conn);
 }
+
+/* ---- Writing ---- */
 
 static void on_shutdown(uv_shutdown_t *request, int status) {
     uvh_conn_t *conn = (uvh_conn_t *)request->data;
 
     if (conn->state == CONN_CLOSED)
         return;
-    if (status != 0 || conn->eof) {
-        conn_close(conn);
+    if (status != 0 || conn->eof || conn->server->stopping) {
+        uvh__conn_close(conn);
         return;
     }
     conn->state = CONN_LINGERING;
-    uv_timer_start(&conn->timer, on_linger_timeout, UVH_LINGER_MS, 0);
+    conn_timer_start(conn, TIMER_LINGER);
     conn_start_reading(conn);
 }
 
@@ -516,7 +571,7 @@ static void conn_output_sent(uvh_conn_t *conn) {
         conn->shutdown_req.data = conn;
         if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp,
                         on_shutdown) != 0)
-            conn_close(conn);
+            uvh__conn_close(conn);
         return;
     }
     if (conn->state == CONN_PAUSED && conn->pause == PAUSE_BACKPRESSURE) {
@@ -525,12 +580,15 @@ static void conn_output_sent(uvh_conn_t *conn) {
         uvh_conn_resume(conn);
         return;
     }
+    if (conn->state == CONN_ACTIVE && conn->server->stopping &&
+        uvh__conn_is_idle(conn)) {
+        uvh__conn_close(conn);
+        return;
+    }
     /* Nothing buffered and nothing in progress: the keep-alive clock runs. */
     if (conn->state == CONN_ACTIVE && !conn->in_request &&
-        conn->pending_length == 0 &&
-        conn->server->limits.keep_alive_timeout_ms > 0)
-        uv_timer_start(&conn->timer, on_idle_timeout,
-                       conn->server->limits.keep_alive_timeout_ms, 0);
+        conn->pending_length == 0 && conn->timer_kind != TIMER_IDLE)
+        conn_timer_start(conn, TIMER_IDLE);
 }
 
 static void on_write(uv_write_t *request, int status) {
@@ -539,10 +597,11 @@ static void on_write(uv_write_t *request, int status) {
     conn->writing_length = 0;
     if (conn->state == CONN_CLOSED)
         return;
+    uv_timer_stop(&conn->write_timer);
     if (status != 0) {
         if (status != UV_EPIPE && status != UV_ECONNRESET)
-            log_event(conn->server, UVH_LOG_DEBUG, "write failed", status);
-        conn_close(conn);
+            uvh__log(conn->server, UVH_LOG_DEBUG, "write failed", status);
+        uvh__conn_close(conn);
         return;
     }
     conn_flush(conn);
@@ -568,8 +627,8 @@ static void conn_flush(uvh_conn_t *conn) {
         written = 0;
     } else if (written < 0) {
         if (written != UV_EPIPE && written != UV_ECONNRESET)
-            log_event(conn->server, UVH_LOG_DEBUG, "write failed", written);
-        conn_close(conn);
+            uvh__log(conn->server, UVH_LOG_DEBUG, "write failed", written);
+        uvh__conn_close(conn);
         return;
     }
     if ((size_t)written == conn->out_length) {
@@ -593,8 +652,12 @@ static void conn_flush(uvh_conn_t *conn) {
     if (uv_write(&conn->write_req, (uv_stream_t *)&conn->tcp, &buffer, 1,
                  on_write) != 0) {
         conn->writing_length = 0;
-        conn_close(conn);
+        uvh__conn_close(conn);
+        return;
     }
+    if (conn->server->limits.write_timeout_ms > 0)
+        uv_timer_start(&conn->write_timer, on_write_timeout,
+                       conn->server->limits.write_timeout_ms, 0);
 }
 
 void uvh_conn_close_after_output(uvh_conn_t *conn) {
@@ -608,6 +671,7 @@ static void conn_drain(uvh_conn_t *conn) {
         return;
     conn->state = CONN_DRAINING;
     conn->pause = PAUSE_NONE;
+    conn_timer_start(conn, TIMER_NONE);
     uv_read_stop((uv_stream_t *)&conn->tcp);
 }
 
@@ -624,7 +688,7 @@ static void conn_end_of_input(uvh_conn_t *conn) {
     conn->eof = 1;
     uv_read_stop((uv_stream_t *)&conn->tcp);
     if (conn->state == CONN_LINGERING) {
-        conn_close(conn);
+        uvh__conn_close(conn);
     } else if (conn->state == CONN_ACTIVE) {
         /* A request cut short by EOF gets no answer: the client is gone. */
         conn_drain(conn);
@@ -643,13 +707,16 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buffer) 
             return;
         }
         if (nread != UV_ECONNRESET)
-            log_event(conn->server, UVH_LOG_DEBUG, "read failed", (int)nread);
-        conn_close(conn);
+            uvh__log(conn->server, UVH_LOG_DEBUG, "read failed", (int)nread);
+        uvh__conn_close(conn);
         return;
     }
     if (conn->state == CONN_LINGERING)
         return;
-    uv_timer_stop(&conn->timer);
+    if (conn->timer_kind == TIMER_IDLE)
+        conn_timer_start(conn, TIMER_NONE);
+    else if (conn->timer_kind == TIMER_BODY)
+        conn_timer_start(conn, TIMER_BODY);
     conn_input(conn, buffer->base, (size_t)nread);
     conn_flush(conn);
 }
@@ -658,8 +725,8 @@ static void conn_start_reading(uvh_conn_t *conn) {
     int error = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
 
     if (error != 0) {
-        log_event(conn->server, UVH_LOG_DEBUG, "read start failed", error);
-        conn_close(conn);
+        uvh__log(conn->server, UVH_LOG_DEBUG, "read start failed", error);
+        uvh__conn_close(conn);
     }
 }
 
@@ -679,21 +746,16 @@ void uvh_conn_resume(uvh_conn_t *conn) {
 
 /* ---- Accepting ---- */
 
-static void on_connection(uv_stream_t *listener, int status) {
-    uvh_server_t *server = (uvh_server_t *)listener->data;
-    uvh_conn_t *conn;
+void uvh__conn_accept(uvh_server_t *server, uv_stream_t *listener) {
+    uvh_conn_t *conn = calloc(1, sizeof(*conn));
     int length = sizeof(struct sockaddr_storage);
 
-    if (status != 0) {
-        log_event(server, UVH_LOG_WARNING, "accept failed", status);
-        return;
-    }
-    conn = calloc(1, sizeof(*conn));
     if (conn != NULL)
-        conn->headers = malloc(UVH_INITIAL_HEADER_CAPACITY * sizeof(uvh_header_t));
+        conn->headers =
+            malloc(UVH_INITIAL_HEADER_CAPACITY * sizeof(uvh_header_t));
     if (conn == NULL || conn->headers == NULL) {
         free(conn);
-        log_event(server, UVH_LOG_ERROR, "out of memory for connection", 0);
+        uvh__log(server, UVH_LOG_ERROR, "out of memory for connection", 0);
         return;
     }
     conn->header_capacity = UVH_INITIAL_HEADER_CAPACITY;
@@ -701,26 +763,31 @@ static void on_connection(uv_stream_t *listener, int status) {
     conn->id = ++server->next_connection_id;
     conn->tcp.data = conn;
     conn->timer.data = conn;
+    conn->write_timer.data = conn;
     uv_tcp_init(&server->loop, &conn->tcp);
     uv_timer_init(&server->loop, &conn->timer);
-    conn->open_handles = 2;
+    uv_timer_init(&server->loop, &conn->write_timer);
+    conn->open_handles = 3;
     conn->state = CONN_ACTIVE;
+
+    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
+        conn->rejected = 1;
+        uvh__conn_close(conn);
+        return;
+    }
+    server->stats.connections_total++;
+    if (server->stats.connections_open >= server->limits.max_connections) {
+        server->stats.connections_rejected++;
+        conn->rejected = 1;
+        uvh__conn_close(conn);
+        return;
+    }
     conn->next = server->connections;
     if (server->connections != NULL)
         server->connections->prev = conn;
     server->connections = conn;
     server->stats.connections_open++;
 
-    if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
-        conn_close(conn);
-        return;
-    }
-    server->stats.connections_total++;
-    if (server->stats.connections_open > server->limits.max_connections) {
-        server->stats.connections_rejected++;
-        conn_close(conn);
-        return;
-    }
     uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->peer, &length);
     uv_tcp_nodelay(&conn->tcp, 1);
     llhttp_init(&conn->parser, HTTP_REQUEST, &server->settings);
@@ -728,223 +795,4 @@ static void on_connection(uv_stream_t *listener, int status) {
     conn_start_reading(conn);
     /* Arms the keep-alive clock for a client that never sends a byte. */
     conn_flush(conn);
-}
-
-/* ---- Server ---- */
-
-const char *uvh_error_name(int error) {
-    return uv_err_name(error);
-}
-
-const char *uvh_error_message(int error) {
-    return uv_strerror(error);
-}
-
-void uvh_limits_init(uvh_limits_t *limits) {
-    limits->max_head_bytes = 16 * 1024;
-    limits->max_header_count = 100;
-    limits->max_target_bytes = 8 * 1024;
-    limits->max_body_bytes = 1024 * 1024;
-    limits->max_connections = 10000;
-    limits->output_high_water = 1024 * 1024;
-    limits->keep_alive_timeout_ms = 20000;
-}
-
-static void on_async(uv_async_t *async) {
-    uvh_server_t *server = (uvh_server_t *)async->data;
-
-    if (server->callbacks.on_wake != NULL)
-        server->callbacks.on_wake(server->context);
-}
-
-uvh_server_t *uvh_server_create(const uvh_callbacks_t *callbacks,
-                                void *context, const uvh_limits_t *limits) {
-    uvh_server_t *server = calloc(1, sizeof(*server));
-
-    if (server == NULL)
-        return NULL;
-    if (uv_loop_init(&server->loop) != 0) {
-        free(server);
-        return NULL;
-    }
-    /* libuv does not suppress SIGPIPE on Linux: without this, a write to a
-     * peer that has gone would kill the process. */
-    signal(SIGPIPE, SIG_IGN);
-    server->callbacks = *callbacks;
-    server->context = context;
-    server->limits = *limits;
-    settings_init(&server->settings);
-    server->async.data = server;
-    uv_async_init(&server->loop, &server->async, on_async);
-    return server;
-}
-
-int uvh_server_listen(uvh_server_t *server, const char *host, int port,
-                      int *bound_port) {
-    uv_getaddrinfo_t resolver;
-    struct addrinfo hints;
-    struct sockaddr_storage address;
-    int length = sizeof(address);
-    uv_tcp_t *listener;
-    int error;
-
-    if (server->listener_count == UVH_MAX_LISTENERS)
-        return UV_EMFILE;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    /* A NULL callback makes the lookup synchronous; this runs at start-up. */
-    error = uv_getaddrinfo(&server->loop, &resolver, NULL, host, NULL, &hints);
-    if (error != 0)
-        return error;
-    memcpy(&address, resolver.addrinfo->ai_addr, resolver.addrinfo->ai_addrlen);
-    uv_freeaddrinfo(resolver.addrinfo);
-    if (address.ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)&address)->sin6_port = htons((uint16_t)port);
-    else
-        ((struct sockaddr_in *)&address)->sin_port = htons((uint16_t)port);
-
-    listener = &server->listeners[server->listener_count];
-    uv_tcp_init(&server->loop, listener);
-    listener->data = server;
-    error = uv_tcp_bind(listener, (struct sockaddr *)&address, 0);
-    if (error == 0)
-        error = uv_listen((uv_stream_t *)listener, SOMAXCONN, on_connection);
-    if (error == 0)
-        error = uv_tcp_getsockname(listener, (struct sockaddr *)&address, &length);
-    if (error != 0) {
-        uv_close((uv_handle_t *)listener, NULL);
-        /* Let the close finish so the slot is clean before reuse. */
-        uv_run(&server->loop, UV_RUN_NOWAIT);
-        return error;
-    }
-    server->listener_count++;
-    if (bound_port != NULL)
-        *bound_port = address.ss_family == AF_INET6
-                          ? ntohs(((struct sockaddr_in6 *)&address)->sin6_port)
-                          : ntohs(((struct sockaddr_in *)&address)->sin_port);
-    return 0;
-}
-
-int uvh_server_run(uvh_server_t *server) {
-    uv_run(&server->loop, UV_RUN_DEFAULT);
-    return uv_loop_close(&server->loop);
-}
-
-void uvh_server_stop(uvh_server_t *server) {
-    int index;
-
-    if (server->stopping)
-        return;
-    server->stopping = 1;
-    for (index = 0; index < server->listener_count; index++)
-        uv_close((uv_handle_t *)&server->listeners[index], NULL);
-    for (index = 0; index < server->watcher_count; index++)
-        uv_close(&server->watchers[index].u.handle, NULL);
-    while (server->connections != NULL)
-        conn_close(server->connections);
-    uv_close((uv_handle_t *)&server->async, NULL);
-}
-
-void uvh_server_destroy(uvh_server_t *server) {
-    /* A server whose loop never ran still has its handles open: close them
-     * and let their callbacks run before the loop goes. */
-    if (!server->stopping) {
-        uvh_server_stop(server);
-        uv_run(&server->loop, UV_RUN_DEFAULT);
-        uv_loop_close(&server->loop);
-    }
-    free(server);
-}
-
-void uvh_server_wake(uvh_server_t *server) {
-    uv_async_send(&server->async);
-}
-
-const char *uvh_server_date(uvh_server_t *server) {
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed",
-                                    "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr",
-                                       "May", "Jun", "Jul", "Aug",
-                                       "Sep", "Oct", "Nov", "Dec"};
-    time_t now = time(NULL);
-    struct tm parts;
-
-    if (now == server->date_second && server->date[0] != '\0')
-        return server->date;
-    gmtime_r(&now, &parts);
-    snprintf(server->date, sizeof(server->date),
-             "%s, %02d %s %04d %02d:%02d:%02d GMT", days[parts.tm_wday],
-             parts.tm_mday, months[parts.tm_mon], parts.tm_year + 1900,
-             parts.tm_hour, parts.tm_min, parts.tm_sec);
-    server->date_second = now;
-    return server->date;
-}
-
-uint64_t uvh_server_now(uvh_server_t *server) {
-    return uv_now(&server->loop);
-}
-
-void uvh_server_stats(const uvh_server_t *server, uvh_stats_t *stats) {
-    *stats = server->stats;
-}
-
-/* ---- Timers and signals ---- */
-
-static void on_watcher_timer(uv_timer_t *timer) {
-    watcher_t *watcher = (watcher_t *)timer->data;
-
-    watcher->callback(watcher->argument);
-}
-
-static void on_watcher_signal(uv_signal_t *signal, int signum) {
-    watcher_t *watcher = (watcher_t *)signal->data;
-
-    (void)signum;
-    watcher->callback(watcher->argument);
-}
-
-static watcher_t *watcher_next(uvh_server_t *server, uvh_event_cb callback,
-                               void *argument) {
-    watcher_t *watcher;
-
-    if (server->watcher_count == UVH_MAX_WATCHERS || server->stopping)
-        return NULL;
-    watcher = &server->watchers[server->watcher_count];
-    watcher->callback = callback;
-    watcher->argument = argument;
-    watcher->u.handle.data = watcher;
-    return watcher;
-}
-
-int uvh_server_add_timer(uvh_server_t *server, uint64_t interval_ms,
-                         uvh_event_cb callback, void *argument) {
-    watcher_t *watcher = watcher_next(server, callback, argument);
-    int error;
-
-    if (watcher == NULL)
-        return UV_ENOSPC;
-    error = uv_timer_init(&server->loop, &watcher->u.timer);
-    if (error != 0)
-        return error;
-    watcher->u.timer.data = watcher;
-    server->watcher_count++;
-    return uv_timer_start(&watcher->u.timer, on_watcher_timer, interval_ms,
-                          interval_ms);
-}
-
-int uvh_server_add_signal(uvh_server_t *server, int signum,
-                          uvh_event_cb callback, void *argument) {
-    watcher_t *watcher = watcher_next(server, callback, argument);
-    int error;
-
-    if (watcher == NULL)
-        return UV_ENOSPC;
-    error = uv_signal_init(&server->loop, &watcher->u.signal);
-    if (error != 0)
-        return error;
-    watcher->u.signal.data = watcher;
-    server->watcher_count++;
-    return uv_signal_start(&watcher->u.signal, on_watcher_signal, signum);
 }

@@ -1,0 +1,177 @@
+/*
+ * Types shared by the shim's source files. Nothing here is part of the
+ * interface in include/uvhttp.h.
+ */
+#ifndef UVHTTP_INTERNAL_H
+#define UVHTTP_INTERNAL_H
+
+#include <pthread.h>
+#include <time.h>
+
+#include <uv.h>
+
+#include "CLLHTTP.h"
+#include "uvhttp.h"
+
+#define UVH_READ_BUFFER_SIZE (64 * 1024)
+#define UVH_INITIAL_HEADER_CAPACITY 16
+#define UVH_INITIAL_BUFFER_CAPACITY 2048
+#define UVH_LINGER_MS 2000
+#define UVH_MAX_LISTENERS 8
+#define UVH_MAX_WATCHERS 8
+
+/* A timer or signal handle the embedder registered, closed at stop. */
+typedef struct watcher {
+    union {
+        uv_handle_t handle;
+        uv_timer_t timer;
+        uv_signal_t signal;
+    } u;
+    uvh_event_cb callback;
+    void *argument;
+} watcher_t;
+
+/*
+ * Connection states. Every transition goes through one of the conn_*
+ * functions in connection.c; docs/architecture.md draws them.
+ */
+typedef enum conn_state {
+    /* Reading, parsing and answering. */
+    CONN_ACTIVE,
+    /* Waiting for a deferred response or for output to drain; reading is
+     * stopped and unparsed input waits in `pending`. */
+    CONN_PAUSED,
+    /* No more requests: the output is being sent, then the write side is
+     * shut down. */
+    CONN_DRAINING,
+    /* Write side shut down; input is read and discarded until EOF or the
+     * linger timer, so the peer sees the last response before any reset. */
+    CONN_LINGERING,
+    /* uv_close() called on the handles; freed in the last close callback. */
+    CONN_CLOSED
+} conn_state_t;
+
+typedef enum pause_reason {
+    PAUSE_NONE = 0,
+    PAUSE_DEFERRED = 1,
+    PAUSE_BACKPRESSURE = 2
+} pause_reason_t;
+
+/* What the connection's read-side timer is measuring. */
+typedef enum timer_kind {
+    TIMER_NONE = 0,
+    /* From a request's first byte to the end of its header: a deadline
+     * that bytes trickling in do not extend. */
+    TIMER_HEADER,
+    /* Between reads of a request's body: restarted by each read. */
+    TIMER_BODY,
+    /* Nothing buffered or in progress on a keep-alive connection. */
+    TIMER_IDLE,
+    /* After the write side is shut down. */
+    TIMER_LINGER
+} timer_kind_t;
+
+struct uvh_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_timer_t write_timer;
+    uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
+    llhttp_t parser;
+    uvh_server_t *server;
+    uvh_conn_t *prev;
+    uvh_conn_t *next;
+    uint64_t id;
+    conn_state_t state;
+    pause_reason_t pause;
+    timer_kind_t timer_kind;
+    int open_handles;
+    int eof;
+    int in_request;
+    int in_header_field;
+    /* Set when the connection never reached the embedder, so it is not
+     * counted as open. */
+    int rejected;
+    uint32_t requests_served;
+    uint32_t chunk_extension_bytes;
+
+    /* The buffer being parsed (the loop's read buffer or `pending`), and the
+     * offset of the current request's first byte in it. */
+    const char *parse_buffer;
+    size_t request_start;
+
+    /* Bytes kept between reads: either the parsed part of an unfinished
+     * request (pending_parsed == pending_length) or unparsed input waiting
+     * out a pause (pending_parsed == 0). */
+    char *pending;
+    size_t pending_length;
+    size_t pending_parsed;
+    size_t pending_capacity;
+
+    uvh_request_t request;
+    uvh_header_t *headers;
+    uint32_t header_capacity;
+    uint32_t head_bytes;
+    int error_status;
+    const char *error_reason;
+    /* Set when the embedder already answered the rejected request. */
+    int error_answered;
+
+    /* Output is appended to `out`; `writing` holds what a queued uv_write
+     * still owns. The two swap when a write is queued. */
+    char *out;
+    size_t out_length;
+    size_t out_capacity;
+    char *writing;
+    size_t writing_capacity;
+    size_t writing_length;
+
+    struct sockaddr_storage peer;
+};
+
+struct uvh_server {
+    uv_loop_t loop;
+    uv_async_t async;
+    uv_timer_t stop_timer;
+    uv_tcp_t listeners[UVH_MAX_LISTENERS];
+    int listener_count;
+    /* 0 while serving; 1 once a graceful stop began; 2 once every handle
+     * is closing. */
+    int stopping;
+    /* Guards `async_closed` against uvh_server_wake() from other threads. */
+    pthread_mutex_t wake_lock;
+    int async_closed;
+    uvh_callbacks_t callbacks;
+    void *context;
+    uvh_limits_t limits;
+    llhttp_settings_t settings;
+    watcher_t watchers[UVH_MAX_WATCHERS];
+    int watcher_count;
+    uvh_conn_t *connections;
+    uint64_t next_connection_id;
+    uvh_stats_t stats;
+    time_t date_second;
+    char date[32];
+    char read_buffer[UVH_READ_BUFFER_SIZE];
+};
+
+/* connection.c */
+void uvh__settings_init(llhttp_settings_t *settings);
+void uvh__conn_accept(uvh_server_t *server, uv_stream_t *listener);
+void uvh__conn_close(uvh_conn_t *conn);
+int uvh__conn_is_idle(const uvh_conn_t *conn);
+void uvh__log(uvh_server_t *server, int level, const char *message,
+              int error);
+
+/* server.c */
+void uvh__server_connection_closed(uvh_server_t *server);
+
+/*
+ * framing.c: checks RFC 9112 framing rules on a request whose header is
+ * complete. Returns 0, or the status to answer with and sets `reason`.
+ * Sets `expect_continue` when the request carries `Expect: 100-continue`.
+ */
+int uvh__check_framing(const uvh_request_t *request,
+                       const char **reason, int *expect_continue);
+
+#endif
