@@ -504,7 +504,7 @@ static void on_wake(void *context) {
 
     (void)context;
     if (command == COMMAND_STOP)
-        uvh_server_stop(server);
+        uvh_server_stop(server, 0);
     else
         current_phase = command;
     sem_post(&command_done);

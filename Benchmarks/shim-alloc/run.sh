@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the shim allocation harness against the repository's shim.c and
-# llhttp sources, then runs it. The harness exits non-zero when the shim's
+# Builds the shim allocation harness against the repository's shim sources
+# (CSources/CUVHTTP/*.c) and llhttp's, then runs it. The harness exits non-zero when the shim's
 # loop thread calls the allocator while serving the measured requests.
 #
 #   Benchmarks/shim-alloc/run.sh [harness options]
@@ -42,14 +42,19 @@ mkdir -p "$out"
 build() {
     local name=$1
     shift
-    gcc -O2 -g -std=gnu11 -c "${includes[@]}" "$shim/shim.c" -o "$out/shim.o"
+    local shim_objects=()
+    for source in "$shim"/*.c; do
+        local object="$out/shim-$(basename "$source" .c).o"
+        gcc -O2 -g -std=gnu11 -c "${includes[@]}" -I"$shim" "$source" -o "$object"
+        shim_objects+=("$object")
+    done
     for source in api http llhttp; do
         gcc -O2 -g -std=gnu11 -c "${includes[@]}" "$llhttp/upstream/$source.c" \
             -o "$out/llhttp-$source.o"
     done
     gcc -O2 -g -std=gnu11 -Wall -Wextra "$@" -c "${includes[@]}" \
         "$here/harness.c" -o "$out/$name.o"
-    gcc -o "$out/$name" "$out/$name.o" "$out/shim.o" "$out"/llhttp-*.o \
+    gcc -o "$out/$name" "$out/$name.o" "${shim_objects[@]}" "$out"/llhttp-*.o \
         "${uv_flags[@]}" -ldl -lpthread
 }
 
