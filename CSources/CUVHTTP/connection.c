@@ -567,6 +567,10 @@ static void on_shutdown(uv_shutdown_t *request, int status) {
 /* Called once the output is empty: ends the connection when it is draining,
  * or continues a connection that paused for backpressure. */
 static void conn_output_sent(uvh_conn_t *conn) {
+    if (conn->state == CONN_DRAINING && conn->detached) {
+        uvh__conn_close(conn);
+        return;
+    }
     if (conn->state == CONN_DRAINING) {
         conn->shutdown_req.data = conn;
         if (uv_shutdown(&conn->shutdown_req, (uv_stream_t *)&conn->tcp,
@@ -617,6 +621,10 @@ static void conn_flush(uvh_conn_t *conn) {
 
     if (conn->state == CONN_CLOSED || conn->writing_length > 0)
         return;
+    if (conn->detached) {
+        conn->detached_output_bytes += conn->out_length;
+        conn->out_length = 0;
+    }
     if (conn->out_length == 0) {
         conn_output_sent(conn);
         return;
@@ -696,6 +704,18 @@ static void conn_end_of_input(uvh_conn_t *conn) {
     }
 }
 
+/* Handles bytes read: the path every input byte takes. */
+static void conn_on_data(uvh_conn_t *conn, const char *data, size_t length) {
+    if (conn->state == CONN_LINGERING)
+        return;
+    if (conn->timer_kind == TIMER_IDLE)
+        conn_timer_start(conn, TIMER_NONE);
+    else if (conn->timer_kind == TIMER_BODY)
+        conn_timer_start(conn, TIMER_BODY);
+    conn_input(conn, data, length);
+    conn_flush(conn);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buffer) {
     uvh_conn_t *conn = (uvh_conn_t *)stream->data;
 
@@ -711,19 +731,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buffer) 
         uvh__conn_close(conn);
         return;
     }
-    if (conn->state == CONN_LINGERING)
-        return;
-    if (conn->timer_kind == TIMER_IDLE)
-        conn_timer_start(conn, TIMER_NONE);
-    else if (conn->timer_kind == TIMER_BODY)
-        conn_timer_start(conn, TIMER_BODY);
-    conn_input(conn, buffer->base, (size_t)nread);
-    conn_flush(conn);
+    conn_on_data(conn, buffer->base, (size_t)nread);
 }
 
 static void conn_start_reading(uvh_conn_t *conn) {
-    int error = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
+    int error;
 
+    if (conn->detached)
+        return;
+    error = uv_read_start((uv_stream_t *)&conn->tcp, on_alloc, on_read);
     if (error != 0) {
         uvh__log(conn->server, UVH_LOG_DEBUG, "read start failed", error);
         uvh__conn_close(conn);
@@ -746,9 +762,9 @@ void uvh_conn_resume(uvh_conn_t *conn) {
 
 /* ---- Accepting ---- */
 
-void uvh__conn_accept(uvh_server_t *server, uv_stream_t *listener) {
+/* Allocates a connection with its handles initialised, not yet listed. */
+static uvh_conn_t *conn_new(uvh_server_t *server) {
     uvh_conn_t *conn = calloc(1, sizeof(*conn));
-    int length = sizeof(struct sockaddr_storage);
 
     if (conn != NULL)
         conn->headers =
@@ -756,7 +772,7 @@ void uvh__conn_accept(uvh_server_t *server, uv_stream_t *listener) {
     if (conn == NULL || conn->headers == NULL) {
         free(conn);
         uvh__log(server, UVH_LOG_ERROR, "out of memory for connection", 0);
-        return;
+        return NULL;
     }
     conn->header_capacity = UVH_INITIAL_HEADER_CAPACITY;
     conn->server = server;
@@ -769,7 +785,27 @@ void uvh__conn_accept(uvh_server_t *server, uv_stream_t *listener) {
     uv_timer_init(&server->loop, &conn->write_timer);
     conn->open_handles = 3;
     conn->state = CONN_ACTIVE;
+    llhttp_init(&conn->parser, HTTP_REQUEST, &server->settings);
+    conn->parser.data = conn;
+    return conn;
+}
 
+static void conn_list(uvh_conn_t *conn) {
+    uvh_server_t *server = conn->server;
+
+    conn->next = server->connections;
+    if (server->connections != NULL)
+        server->connections->prev = conn;
+    server->connections = conn;
+    server->stats.connections_open++;
+}
+
+void uvh__conn_accept(uvh_server_t *server, uv_stream_t *listener) {
+    uvh_conn_t *conn = conn_new(server);
+    int length = sizeof(struct sockaddr_storage);
+
+    if (conn == NULL)
+        return;
     if (uv_accept(listener, (uv_stream_t *)&conn->tcp) != 0) {
         conn->rejected = 1;
         uvh__conn_close(conn);
@@ -782,17 +818,37 @@ void uvh__conn_accept(uvh_server_t *server, uv_stream_t *listener) {
         uvh__conn_close(conn);
         return;
     }
-    conn->next = server->connections;
-    if (server->connections != NULL)
-        server->connections->prev = conn;
-    server->connections = conn;
-    server->stats.connections_open++;
-
+    conn_list(conn);
     uv_tcp_getpeername(&conn->tcp, (struct sockaddr *)&conn->peer, &length);
     uv_tcp_nodelay(&conn->tcp, 1);
-    llhttp_init(&conn->parser, HTTP_REQUEST, &server->settings);
-    conn->parser.data = conn;
     conn_start_reading(conn);
     /* Arms the keep-alive clock for a client that never sends a byte. */
     conn_flush(conn);
+}
+
+/* ---- Connections without a socket ---- */
+
+uvh_conn_t *uvh__test_conn_open(uvh_server_t *server) {
+    uvh_conn_t *conn = conn_new(server);
+    struct sockaddr_in *peer;
+
+    if (conn == NULL)
+        return NULL;
+    conn->detached = 1;
+    peer = (struct sockaddr_in *)&conn->peer;
+    peer->sin_family = AF_INET;
+    peer->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    conn_list(conn);
+    return conn;
+}
+
+void uvh__test_conn_feed(uvh_conn_t *conn, const char *data, size_t length) {
+    if (conn->state == CONN_CLOSED || length == 0)
+        return;
+    conn_on_data(conn, data, length);
+}
+
+void uvh__test_conn_end(uvh_conn_t *conn) {
+    if (conn->state != CONN_CLOSED)
+        conn_end_of_input(conn);
 }

@@ -92,6 +92,10 @@ struct uvh_conn {
     /* Set when the connection never reached the embedder, so it is not
      * counted as open. */
     int rejected;
+    /* Set on connections made by uvh__test_conn_open(), which have no
+     * socket: output counts as written as soon as it is flushed. */
+    int detached;
+    uint64_t detached_output_bytes;
     uint32_t requests_served;
     uint32_t chunk_extension_bytes;
 
@@ -162,6 +166,16 @@ void uvh__conn_close(uvh_conn_t *conn);
 int uvh__conn_is_idle(const uvh_conn_t *conn);
 void uvh__log(uvh_server_t *server, int level, const char *message,
               int error);
+
+/*
+ * Connections without a socket, for fuzzing and tests: bytes fed to one take
+ * the same path as bytes from the read callback, and its output is counted
+ * and discarded. Close it with uvh__conn_close(), then run the loop once so
+ * the close callbacks free it.
+ */
+uvh_conn_t *uvh__test_conn_open(uvh_server_t *server);
+void uvh__test_conn_feed(uvh_conn_t *conn, const char *data, size_t length);
+void uvh__test_conn_end(uvh_conn_t *conn);
 
 /* server.c */
 void uvh__server_connection_closed(uvh_server_t *server);
