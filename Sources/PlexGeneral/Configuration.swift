@@ -1,4 +1,5 @@
 import Foundation
+import UVHTTP
 
 #if canImport(Glibc)
 import Glibc
@@ -40,6 +41,8 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
     public var bind: String
     /// The directory that keeps the machine identifier and generated admin token, or nil for none.
     public var stateDirectory: String?
+    /// The HTTP server's limits and timeouts.
+    public var http: HTTPServer.Configuration
 
     /// Creates a configuration with every default, as an empty file `{}` gives.
     public init() {
@@ -55,6 +58,7 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
         port = Self.defaultPort
         bind = "0.0.0.0"
         stateDirectory = nil
+        http = HTTPServer.Configuration()
     }
 
     /// Parses and validates the configuration file's contents.
@@ -81,6 +85,7 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
             advertisedConnections = try parseConnections(connections, keyPath: root.keyPath("advertisedConnections"))
         }
         sources = try parseSourceEntries(root)
+        try HTTPSettingKeys.parse(root, into: &http)
 
         if let version = try root.string("version") {
             guard isValidVersion(version) else {
@@ -176,13 +181,14 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
                 "port": port,
                 "bind": bind,
                 "stateDirectory": stateDirectory ?? "none",
+                "http": http,
             ])
     }
 
     static let keys = [
         "adminToken", "advertisedConnections", "allowedNetworks", "bind", "friendlyName", "maxTransientTokens",
         "port", "sharedTokens", "sources", "stateDirectory", "transientTokenLifetimeSeconds", "version",
-    ]
+    ] + HTTPSettingKeys.all.map(\.name)
 }
 
 /// A shared user's token and the name that identifies the user.

@@ -127,7 +127,7 @@ public final class HTTPServer: @unchecked Sendable {
 
 extension HTTPServer {
     /// Limits and timeouts of a server.
-    public struct Configuration: Sendable {
+    public struct Configuration: Sendable, Equatable {
         /// Maximum bytes of request line and header fields; 431 beyond.
         public var maxHeadBytes = 16 * 1024
         /// Maximum header fields in a request; 431 beyond.

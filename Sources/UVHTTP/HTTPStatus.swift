@@ -31,11 +31,13 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
     public static let requestTimeout = HTTPStatus(code: 408, reasonPhrase: "Request Timeout")
     public static let contentTooLarge = HTTPStatus(code: 413, reasonPhrase: "Content Too Large")
     public static let uriTooLong = HTTPStatus(code: 414, reasonPhrase: "URI Too Long")
+    public static let expectationFailed = HTTPStatus(code: 417, reasonPhrase: "Expectation Failed")
     public static let requestHeaderFieldsTooLarge = HTTPStatus(
         code: 431, reasonPhrase: "Request Header Fields Too Large")
     public static let internalServerError = HTTPStatus(code: 500, reasonPhrase: "Internal Server Error")
     public static let notImplemented = HTTPStatus(code: 501, reasonPhrase: "Not Implemented")
     public static let serviceUnavailable = HTTPStatus(code: 503, reasonPhrase: "Service Unavailable")
+    public static let httpVersionNotSupported = HTTPStatus(code: 505, reasonPhrase: "HTTP Version Not Supported")
 
     /// The status for `code`, with the standard reason phrase when the code
     /// is one of the statics above.
@@ -43,7 +45,8 @@ public struct HTTPStatus: Hashable, Sendable, CustomStringConvertible {
         let known: [HTTPStatus] = [
             .continue, .ok, .created, .noContent, .notModified, .badRequest, .unauthorized, .forbidden,
             .notFound, .methodNotAllowed, .requestTimeout, .contentTooLarge, .uriTooLong,
-            .requestHeaderFieldsTooLarge, .internalServerError, .notImplemented, .serviceUnavailable,
+            .expectationFailed, .requestHeaderFieldsTooLarge, .internalServerError, .notImplemented,
+            .serviceUnavailable, .httpVersionNotSupported,
         ]
         return known.first { $0.code == code } ?? HTTPStatus(code: code, reasonPhrase: "Status \(code)")
     }

@@ -40,9 +40,8 @@ final class Daemon {
 
         do {
             plex = try PlexServer(configuration: configuration, identity: identity, log: logger.handler)
-            var settings = HTTPServer.Configuration()
-            settings.keepAliveTimeout = 20
-            server = try HTTPServer(router: plex.makeRouter(), configuration: settings, logHandler: logger.handler)
+            server = try HTTPServer(
+                router: plex.makeRouter(), configuration: configuration.http, logHandler: logger.handler)
         } catch {
             throw DaemonError(message: "\(error)", status: ExitStatus.software)
         }
