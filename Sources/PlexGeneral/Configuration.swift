@@ -43,6 +43,15 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
     public var stateDirectory: String?
     /// The HTTP server's limits and timeouts.
     public var http: HTTPServer.Configuration
+    /// The least severe log level written: `error`, `warning`, `info` or `debug`.
+    public var logLevel: String
+    /// Where the access log goes: a file path, `-` for standard error, or nil for none.
+    public var accessLog: String?
+    /// Seconds a stop waits for requests in progress before closing their connections.
+    public var stopGracePeriodSeconds: Int
+
+    /// The log levels `logLevel` accepts, most severe first.
+    public static let logLevels = ["error", "warning", "info", "debug"]
 
     /// Creates a configuration with every default, as an empty file `{}` gives.
     public init() {
@@ -59,6 +68,9 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
         bind = "0.0.0.0"
         stateDirectory = nil
         http = HTTPServer.Configuration()
+        logLevel = "info"
+        accessLog = nil
+        stopGracePeriodSeconds = 10
     }
 
     /// Parses and validates the configuration file's contents.
@@ -86,6 +98,7 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
         }
         sources = try parseSourceEntries(root)
         try HTTPSettingKeys.parse(root, into: &http)
+        try parseDaemonSettings(root)
 
         if let version = try root.string("version") {
             guard isValidVersion(version) else {
@@ -132,6 +145,28 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
                 throw root.error("stateDirectory", "empty. Give a directory path, or remove the key.")
             }
             stateDirectory = directory
+        }
+    }
+
+    private mutating func parseDaemonSettings(_ root: JSONObjectReader) throws(ConfigurationError) {
+        if let level = try root.string("logLevel") {
+            guard Self.logLevels.contains(level) else {
+                throw root.error(
+                    "logLevel", "invalid value \"\(level)\". Use one of \(Self.logLevels.joined(separator: ", ")).")
+            }
+            logLevel = level
+        }
+        if let path = try root.string("accessLog") {
+            guard !path.isEmpty else {
+                throw root.error("accessLog", "empty. Give a file path or - for standard error, or remove the key.")
+            }
+            accessLog = path
+        }
+        if let seconds = try root.int("stopGracePeriodSeconds") {
+            guard (0...3600).contains(seconds) else {
+                throw root.error("stopGracePeriodSeconds", "\(seconds) is out of range. Use 0 to 3600 seconds.")
+            }
+            stopGracePeriodSeconds = seconds
         }
     }
 
@@ -182,12 +217,17 @@ public struct ServerConfiguration: Sendable, Equatable, CustomReflectable {
                 "bind": bind,
                 "stateDirectory": stateDirectory ?? "none",
                 "http": http,
+                "logLevel": logLevel,
+                "accessLog": accessLog ?? "none",
+                "stopGracePeriodSeconds": stopGracePeriodSeconds,
             ])
     }
 
-    static let keys = [
+    /// Every key the configuration file accepts.
+    public static let keys = [
         "adminToken", "advertisedConnections", "allowedNetworks", "bind", "friendlyName", "maxTransientTokens",
         "port", "sharedTokens", "sources", "stateDirectory", "transientTokenLifetimeSeconds", "version",
+        "logLevel", "accessLog", "stopGracePeriodSeconds",
     ] + HTTPSettingKeys.all.map(\.name)
 }
 

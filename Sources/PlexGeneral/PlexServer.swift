@@ -12,8 +12,9 @@ public final class PlexServer {
     public struct Identity: Sendable {
         /// 40 lowercase hexadecimal characters, stable across restarts.
         public var machineIdentifier: String
-        /// The owner's token, from the configuration, the environment or the
-        /// state directory.
+        /// The owner's token when the configuration sets none: the one kept
+        /// in the state directory. A configured `adminToken` takes
+        /// precedence, including after ``PlexServer/apply(_:)``.
         public var adminToken: String
         /// The configuration file that `refresh=1` re-reads for `sources`, if
         /// any.
@@ -58,7 +59,7 @@ public final class PlexServer {
             lifetimeSeconds: configuration.transientTokenLifetimeSeconds,
             maximumCount: configuration.maxTransientTokens)
         self.authenticator = Authenticator(
-            adminToken: identity.adminToken, sharedTokens: configuration.sharedTokens,
+            adminToken: configuration.adminToken ?? identity.adminToken, sharedTokens: configuration.sharedTokens,
             allowedNetworks: configuration.allowedNetworks)
         self.prepared = try PreparedResponses(
             configuration: configuration, machineIdentifier: identity.machineIdentifier,
@@ -77,7 +78,7 @@ public final class PlexServer {
         self.configuration = configuration
         self.catalogue = configuration.sources
         self.authenticator = Authenticator(
-            adminToken: identity.adminToken, sharedTokens: configuration.sharedTokens,
+            adminToken: configuration.adminToken ?? identity.adminToken, sharedTokens: configuration.sharedTokens,
             allowedNetworks: configuration.allowedNetworks)
         tokens.lifetimeSeconds = configuration.transientTokenLifetimeSeconds
         tokens.maximumCount = configuration.maxTransientTokens

@@ -23,10 +23,17 @@ public final class HTTPServer: @unchecked Sendable {
         case stopped
     }
 
-    /// Creates a server that answers with `router`.
+    /// Creates a server that answers with `router`, reports its events to
+    /// `logHandler` and, when given, each answered request to
+    /// `accessLogHandler`.
     /// - Throws: ``UVError`` when the loop cannot be created.
-    public init(router: Router, configuration: Configuration = Configuration(), logHandler: LogHandler? = nil) throws {
-        core = ServerCore(router: router, configuration: configuration, logHandler: logHandler)
+    public init(
+        router: Router, configuration: Configuration = Configuration(), logHandler: LogHandler? = nil,
+        accessLogHandler: AccessLogHandler? = nil
+    ) throws {
+        core = ServerCore(
+            router: router, configuration: configuration, logHandler: logHandler,
+            accessLogHandler: accessLogHandler)
         try core.open { [unowned self] in self.runJobs() }
     }
 

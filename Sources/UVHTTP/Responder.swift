@@ -12,14 +12,15 @@ public final class Responder {
     private let context: ResponseEncoder.Context
     private var answered = false
 
-    init(core: ServerCore, request: Request, configuration: HTTPServer.Configuration) {
+    init(core: ServerCore, request: Request, configuration: HTTPServer.Configuration, access: PendingAccess?) {
         self.core = core
         self.connectionID = request.connectionID
         self.context = ResponseEncoder.Context(
             isHead: request.method == .head,
             minorVersion: request.version.minor,
             keepAlive: request.keepAlive,
-            keepAliveTimeoutSeconds: configuration.keepAliveTimeout
+            keepAliveTimeoutSeconds: configuration.keepAliveTimeout,
+            access: access
         )
     }
 

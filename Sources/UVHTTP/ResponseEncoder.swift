@@ -8,6 +8,8 @@ enum ResponseEncoder {
         var minorVersion: Int
         var keepAlive: Bool
         var keepAliveTimeoutSeconds: Int
+        /// What the access log needs, when one is kept.
+        var access: PendingAccess?
     }
 
     static func statusLine(_ status: HTTPStatus) -> [UInt8] {

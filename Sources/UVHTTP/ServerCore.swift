@@ -25,10 +25,16 @@ final class ServerCore: @unchecked Sendable {
     /// another deferred request lets that connection dispatch its next one.
     var dispatching: [(id: UInt64, answered: Bool)] = []
 
-    init(router: Router, configuration: HTTPServer.Configuration, logHandler: LogHandler?) {
+    let accessLogHandler: AccessLogHandler?
+
+    init(
+        router: Router, configuration: HTTPServer.Configuration, logHandler: LogHandler?,
+        accessLogHandler: AccessLogHandler?
+    ) {
         self.router = router
         self.configuration = configuration
         self.logHandler = logHandler
+        self.accessLogHandler = accessLogHandler
     }
 
     func open(onWake: @escaping () -> Void) throws {
@@ -188,9 +194,10 @@ final class ServerCore: @unchecked Sendable {
 extension ServerCore {
     fileprivate func handle(conn: OpaquePointer, request raw: UnsafePointer<uvh_request_t>) -> Int32 {
         var request = Request(raw: raw, method: MethodTable.method(raw))
+        let access = accessLogHandler == nil ? nil : PendingAccess(request)
         switch router.match(method: request.method, path: request.pathBytes) {
         case .miss(let miss):
-            send(router.fallback(request, miss), for: request, on: conn)
+            send(router.fallback(request, miss), for: request, on: conn, access: access)
             return Int32(UVH_RESPONDED)
         case .found(let route, let captures):
             if !route.parameterNames.isEmpty {
@@ -198,10 +205,10 @@ extension ServerCore {
             }
             switch route.action {
             case .immediate(let handler):
-                send(handler(request), for: request, on: conn)
+                send(handler(request), for: request, on: conn, access: access)
                 return Int32(UVH_RESPONDED)
             case .deferred(let handler):
-                return runDeferred(handler, request: request, conn: conn)
+                return runDeferred(handler, request: request, conn: conn, access: access)
             }
         }
     }
@@ -217,12 +224,14 @@ extension ServerCore {
         }
         var response = router.fallback(request, miss)
         response.closesConnection = true
-        send(response, for: request, on: conn)
+        send(response, for: request, on: conn, access: accessLogHandler == nil ? nil : PendingAccess(request))
         return Int32(response.status.code)
     }
 
-    private func runDeferred(_ handler: DeferredHandler, request: Request, conn: OpaquePointer) -> Int32 {
-        let responder = Responder(core: self, request: request, configuration: configuration)
+    private func runDeferred(
+        _ handler: DeferredHandler, request: Request, conn: OpaquePointer, access: PendingAccess?
+    ) -> Int32 {
+        let responder = Responder(core: self, request: request, configuration: configuration, access: access)
         dispatching.append((request.connectionID, false))
         deferred[request.connectionID] = conn
         handler(request, responder)
@@ -236,12 +245,13 @@ extension ServerCore {
 
     /// Writes `response` to `conn`, replacing it with a 500 when one of its
     /// fields could not be written safely.
-    func send(_ response: Response, for request: Request, on conn: OpaquePointer) {
+    func send(_ response: Response, for request: Request, on conn: OpaquePointer, access: PendingAccess?) {
         let context = ResponseEncoder.Context(
             isHead: request.method == .head,
             minorVersion: request.version.minor,
             keepAlive: request.keepAlive && !response.closesConnection && !stopped,
-            keepAliveTimeoutSeconds: configuration.keepAliveTimeout
+            keepAliveTimeoutSeconds: configuration.keepAliveTimeout,
+            access: access
         )
         send(response, context: context, on: conn)
     }
@@ -265,6 +275,9 @@ extension ServerCore {
         if !context.keepAlive {
             uvh_conn_close_after_output(conn)
         }
+        if let access = context.access, let accessLogHandler {
+            accessLogHandler(access.entry(status: response.status.code, bodyBytes: response.body.count))
+        }
     }
 
     fileprivate func reject(conn: OpaquePointer, status code: Int, reason: UnsafePointer<CChar>?) {
@@ -272,7 +285,8 @@ extension ServerCore {
         let httpStatus = HTTPStatus.code(code)
         var response = Response.text("\(httpStatus.reasonPhrase)\n", status: httpStatus)
         response.closesConnection = true
-        let context = ResponseEncoder.Context(isHead: false, minorVersion: 1, keepAlive: false, keepAliveTimeoutSeconds: 0)
+        let context = ResponseEncoder.Context(
+            isHead: false, minorVersion: 1, keepAlive: false, keepAliveTimeoutSeconds: 0, access: nil)
         send(response, context: context, on: conn)
     }
 }

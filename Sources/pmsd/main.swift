@@ -2,25 +2,9 @@ import Foundation
 import PlexGeneral
 import UVHTTP
 
-/// The version pmsd reports for `--version`; the Plex `version` attribute is
+/// The version pmsd prints for `--version`; the Plex `version` attribute is
 /// configured separately.
 let pmsdVersion = "0.1.0"
-
-let parser = ArgumentParser(
-    options: [
-        OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration file (default: none, all defaults)"),
-        OptionSpec(name: "port", valueName: "N", help: "TCP port to listen on (default: 32400; 0 picks a free one)"),
-        OptionSpec(name: "bind", valueName: "ADDR", help: "IPv4 or IPv6 address to listen on (default: 0.0.0.0)"),
-        OptionSpec(
-            name: "state-dir", valueName: "DIR",
-            help: "directory for the machine identifier and generated owner token "
-                + "(default: $STATE_DIRECTORY, else /var/lib/pmsd)"),
-        OptionSpec(name: "log-level", valueName: "LEVEL", help: "error, warning, info or debug (default: info)"),
-    ],
-    flags: [
-        ("help", "print this help and exit"),
-        ("version", "print the version and exit"),
-    ])
 
 /// Exit statuses from sysexits(3).
 enum ExitStatus {
@@ -36,16 +20,35 @@ func fail(_ message: String, status: Int32) -> Never {
     exit(status)
 }
 
-let summary = "Serves the Plex Media Server \"General\" endpoints: /, /identity, /security/token, /security/resources."
+let parser = ArgumentParser(
+    options: [OptionSpec(name: "config", valueName: "FILE", help: "JSON configuration file (default: $PMSD_CONFIG, else none)")]
+        + allSettings.compactMap { setting in
+            setting.flag.map { OptionSpec(name: $0, valueName: setting.valueName, help: setting.help) }
+        },
+    flags: [
+        ("check-config", "validate the configuration and exit: 0 when valid, 78 when not"),
+        ("help", "print this help and exit"),
+        ("version", "print the version and exit"),
+    ])
+let usage = parser.usage(
+    program: "pmsd",
+    summary: """
+        Serves the Plex Media Server "General" endpoints: /, /identity, /security/token and
+        /security/resources. Every configuration file key can also be set in the environment
+        as PMSD_ and the key in upper snake case (maxBodyBytes: PMSD_MAX_BODY_BYTES). A flag
+        wins over the environment, which wins over the file. See docs/configuration.md.
+        Signals: SIGTERM and SIGINT stop gracefully, SIGHUP reloads the configuration.
+        """)
+
 let arguments: ArgumentParser.Parsed
 do {
     arguments = try parser.parse(Array(CommandLine.arguments.dropFirst()))
 } catch {
-    FileHandle.standardError.write(Data(parser.usage(program: "pmsd", summary: summary).utf8))
+    FileHandle.standardError.write(Data(usage.utf8))
     fail("\(error)", status: ExitStatus.usage)
 }
 if arguments.flags.contains("help") {
-    print(parser.usage(program: "pmsd", summary: summary), terminator: "")
+    print(usage, terminator: "")
     exit(0)
 }
 if arguments.flags.contains("version") {
@@ -54,20 +57,30 @@ if arguments.flags.contains("version") {
 }
 
 let environment = ProcessInfo.processInfo.environment
-let options: DaemonOptions
+let loader = SettingsLoader(flags: arguments.values, environment: environment)
+var configuration: ServerConfiguration
 do {
-    options = try DaemonOptions(arguments: arguments.values, environment: environment)
-} catch let error as UsageError {
-    fail(error.description, status: ExitStatus.usage)
+    configuration = try loader.load()
 } catch {
-    fail("\(error)", status: ExitStatus.configuration)
+    fail("invalid configuration: \(error)", status: ExitStatus.configuration)
+}
+if configuration.stateDirectory == nil {
+    configuration.stateDirectory = "/var/lib/pmsd"
+}
+if arguments.flags.contains("check-config") {
+    print("pmsd: configuration is valid")
+    exit(0)
 }
 
-let logger = Logger(threshold: options.logLevel)
+let logger = Logger(threshold: Logger.level(named: configuration.logLevel) ?? .info)
+logger.log(.info, "starting", [("version", pmsdVersion), ("config", loader.configurationPath ?? "none")])
 let daemon: Daemon
 do {
-    daemon = try Daemon(options: options, logger: logger)
+    daemon = try Daemon(
+        loader: loader, configuration: configuration, logger: logger,
+        notifier: SystemdNotifier(environment: environment))
 } catch {
+    logger.log(.error, "start failed", [("error", error.message)])
     fail(error.message, status: error.status)
 }
 exit(daemon.run())
