@@ -123,6 +123,7 @@ public final class PlexServer {
         router.addDeferred(.get, "/security/resources") { [unowned self] request, responder in
             resources(request, responder: responder)
         }
+        router.rejection = { status in PreparedResponses.rejection(status) }
         router.fallback = { [unowned self] request, miss in
             if request.method == .options { return preflight(request) }
             switch miss {

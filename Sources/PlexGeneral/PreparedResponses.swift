@@ -87,6 +87,16 @@ struct PreparedResponses {
         return response
     }
 
+    /// The HTML error page for a request the HTTP server rejected before
+    /// routing it, carrying the common fields like every other response.
+    static func rejection(_ status: HTTPStatus) -> Response {
+        var body: [UInt8] = []
+        ResponseBody.appendHTMLError(to: &body, status: status.code)
+        var response = dynamic(.xml, status: status, body: body)
+        response.headers.set("Content-Type", "\(ResponseBody.htmlContentType)")
+        return response
+    }
+
     /// Creates a response with a body built per request, carrying the common
     /// fields.
     static func dynamic(_ format: BodyFormat, status: HTTPStatus = .ok, body: [UInt8]) -> Response {

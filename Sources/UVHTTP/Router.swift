@@ -55,6 +55,14 @@ public struct Router {
         }
     }
 
+    /// Builds the response to a request the server rejected before routing
+    /// it: a parse error, a framing rule, a limit or a timeout. The server
+    /// closes the connection after it. The default sends the status as
+    /// plain text.
+    public var rejection: @Sendable (HTTPStatus) -> Response = { status in
+        .text("\(status.reasonPhrase)\n", status: status)
+    }
+
     /// Creates an empty table.
     public init() {}
 

@@ -282,8 +282,7 @@ extension ServerCore {
 
     fileprivate func reject(conn: OpaquePointer, status code: Int, reason: UnsafePointer<CChar>?) {
         log(.debug, "request rejected", ["status": "\(code)", "reason": reason.map { String(cString: $0) } ?? ""])
-        let httpStatus = HTTPStatus.code(code)
-        var response = Response.text("\(httpStatus.reasonPhrase)\n", status: httpStatus)
+        var response = router.rejection(HTTPStatus.code(code))
         response.closesConnection = true
         let context = ResponseEncoder.Context(
             isHead: false, minorVersion: 1, keepAlive: false, keepAliveTimeoutSeconds: 0, access: nil)

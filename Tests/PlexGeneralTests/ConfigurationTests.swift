@@ -156,7 +156,7 @@ struct ConfigurationTests {
     static let invalidCases: [(json: String, message: String)] = [
         (
             #"{"frendlyName": "x"}"#,
-            "frendlyName: unknown key. Correct its spelling or remove it. Valid keys here: adminToken, advertisedConnections, allowedNetworks, bind, friendlyName, maxTransientTokens, port, sharedTokens, sources, stateDirectory, transientTokenLifetimeSeconds, version."
+            "frendlyName: unknown key. Correct its spelling or remove it. Valid keys here: accessLog, adminToken, advertisedConnections, allowedNetworks, bind, bodyTimeoutSeconds, friendlyName, headerTimeoutSeconds, keepAliveTimeoutSeconds, logLevel, maxBodyBytes, maxChunkExtensionBytes, maxConnections, maxHeaderCount, maxRequestHeadBytes, maxRequestsPerConnection, maxTransientTokens, maxURLBytes, port, sharedTokens, sources, stateDirectory, stopGracePeriodSeconds, transientTokenLifetimeSeconds, version, writeTimeoutSeconds."
         ),
         (#"{"friendlyName": ""}"#, "friendlyName: empty. Give a name, or remove the key to use the host name."),
         (#"{"friendlyName": 5}"#, "friendlyName: expected a string, found a number."),
