@@ -169,6 +169,24 @@ static int on_header_value(llhttp_t *parser, const char *at, size_t length) {
     return count_head(conn, length);
 }
 
+/* llhttp skips the whitespace before a field value but keeps the whitespace
+ * after it, which is not part of the value (RFC 9110 section 5.5). */
+static int on_header_value_complete(llhttp_t *parser) {
+    uvh_conn_t *conn = conn_of(parser);
+    uvh_header_t *header;
+    const char *value;
+
+    if (conn->request.header_count == 0)
+        return 0;
+    header = &conn->headers[conn->request.header_count - 1];
+    value = conn->parse_buffer + conn->request_start + header->value.offset;
+    while (header->value.length > 0 &&
+           (value[header->value.length - 1] == ' ' ||
+            value[header->value.length - 1] == '\t'))
+        header->value.length--;
+    return 0;
+}
+
 /* Fills the parts of the request that the parser does not report as data. */
 static void conn_fill_request(uvh_conn_t *conn) {
     uvh_request_t *request = &conn->request;
@@ -285,6 +303,7 @@ void uvh__settings_init(llhttp_settings_t *settings) {
     settings->on_header_field = on_header_field;
     settings->on_header_field_complete = on_header_field_complete;
     settings->on_header_value = on_header_value;
+    settings->on_header_value_complete = on_header_value_complete;
     settings->on_headers_complete = on_headers_complete;
     settings->on_body = on_body;
     settings->on_chunk_extension_name = on_chunk_extension;
@@ -542,7 +561,17 @@ static void conn_timer_start(uvh_conn_t *conn, timer_kind_t kind) {
 
 static void on_write_timeout(uv_timer_t *timer) {
     uvh_conn_t *conn = (uvh_conn_t *)timer->data;
+    size_t queued =
+        uv_stream_get_write_queue_size((const uv_stream_t *)&conn->tcp);
 
+    /* The timeout is for a write making no progress: a client that took
+     * some of the queued bytes since the clock started gets a new period. */
+    if (queued < conn->write_queue_mark) {
+        conn->write_queue_mark = queued;
+        uv_timer_start(&conn->write_timer, on_write_timeout,
+                       conn->server->limits.write_timeout_ms, 0);
+        return;
+    }
     conn->server->stats.write_timeouts++;
     uvh__log(conn->server, UVH_LOG_DEBUG, "write timed out", 0);
     uvh__conn_close(conn);
@@ -663,9 +692,16 @@ static void conn_flush(uvh_conn_t *conn) {
         uvh__conn_close(conn);
         return;
     }
-    if (conn->server->limits.write_timeout_ms > 0)
+    if (conn->server->limits.write_timeout_ms > 0) {
+        conn->write_queue_mark =
+            uv_stream_get_write_queue_size((const uv_stream_t *)&conn->tcp);
         uv_timer_start(&conn->write_timer, on_write_timeout,
                        conn->server->limits.write_timeout_ms, 0);
+    }
+}
+
+const struct sockaddr *uvh_conn_peer(const uvh_conn_t *conn) {
+    return (const struct sockaddr *)&conn->peer;
 }
 
 void uvh_conn_close_after_output(uvh_conn_t *conn) {

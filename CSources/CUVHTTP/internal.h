@@ -129,6 +129,9 @@ struct uvh_conn {
     char *writing;
     size_t writing_capacity;
     size_t writing_length;
+    /* Bytes the queued write still had to send when the write timer last
+     * started; less at its expiry means the client is reading. */
+    size_t write_queue_mark;
 
     struct sockaddr_storage peer;
 };

@@ -188,6 +188,10 @@ void uvh_server_stop(uvh_server_t *server, uint64_t deadline_ms) {
         server_close_handles(server);
         return;
     }
+    /* A later call may bring the deadline forward but never push it back. */
+    if (uv_is_active((uv_handle_t *)&server->stop_timer) &&
+        uv_timer_get_due_in(&server->stop_timer) <= deadline_ms)
+        return;
     uv_ref((uv_handle_t *)&server->stop_timer);
     uv_timer_start(&server->stop_timer, on_stop_deadline, deadline_ms, 0);
 }

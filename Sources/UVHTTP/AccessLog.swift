@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+internal import CUVHTTP
 
 /// One answered request, as an access log records it.
 public struct AccessLogEntry: Sendable {
@@ -22,7 +23,9 @@ public struct AccessLogEntry: Sendable {
 
 /// Receiver of one ``AccessLogEntry`` per answered request, called on the
 /// loop thread after the response is queued. It should buffer rather than
-/// write per call. Requests rejected by the parser are not included.
+/// write per call. A request rejected before routing (a parse error, a
+/// limit or a timeout) is reported with method and target `-`, because the
+/// server did not read them whole.
 public typealias AccessLogHandler = (AccessLogEntry) -> Void
 
 /// The parts of a request an access log entry needs, copied when the request
@@ -37,6 +40,15 @@ struct PendingAccess {
         method = request.method
         target = request.target
         peer = request.peerAddress
+        startNanoseconds = PendingAccess.now()
+    }
+
+    /// The entry for a request rejected before routing, of which only the
+    /// peer is known.
+    init(rejectedOn conn: OpaquePointer) {
+        method = HTTPMethod("-")
+        target = "-"
+        peer = SocketAddress(uvh_conn_peer(conn))
         startNanoseconds = PendingAccess.now()
     }
 

@@ -284,8 +284,9 @@ extension ServerCore {
         log(.debug, "request rejected", ["status": "\(code)", "reason": reason.map { String(cString: $0) } ?? ""])
         var response = router.rejection(HTTPStatus.code(code))
         response.closesConnection = true
+        let access = accessLogHandler == nil ? nil : PendingAccess(rejectedOn: conn)
         let context = ResponseEncoder.Context(
-            isHead: false, minorVersion: 1, keepAlive: false, keepAliveTimeoutSeconds: 0, access: nil)
+            isHead: false, minorVersion: 1, keepAlive: false, keepAliveTimeoutSeconds: 0, access: access)
         send(response, context: context, on: conn)
     }
 }

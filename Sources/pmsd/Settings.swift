@@ -121,8 +121,14 @@ struct SettingsLoader {
     }
 
     private func readObject(_ path: String) throws(ConfigurationError) -> [String: Any] {
-        // Parsing the file alone first gives its syntax errors their own message.
-        _ = try ServerConfiguration(contentsOfFile: path)
+        // Parsing the file alone first gives its errors a message that names
+        // the file rather than the merged settings.
+        do throws(ConfigurationError) {
+            _ = try ServerConfiguration(contentsOfFile: path)
+        } catch {
+            guard error.keyPath == nil, !error.message.contains(path) else { throw error }
+            throw ConfigurationError(keyPath: nil, message: "\(path): \(error.message)")
+        }
         guard let data = FileManager.default.contents(atPath: path),
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else {

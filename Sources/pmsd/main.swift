@@ -80,7 +80,6 @@ do {
         loader: loader, configuration: configuration, logger: logger,
         notifier: SystemdNotifier(environment: environment))
 } catch {
-    logger.log(.error, "start failed", [("error", error.message)])
     fail(error.message, status: error.status)
 }
 exit(daemon.run())

@@ -222,6 +222,9 @@ char *uvh_conn_reserve(uvh_conn_t *conn, size_t length);
 /* Adds `length` bytes written into the reserved space to the output. */
 void uvh_conn_commit(uvh_conn_t *conn, size_t length);
 
+/* The peer's address. */
+const struct sockaddr *uvh_conn_peer(const uvh_conn_t *conn);
+
 /* Closes the connection once the output written so far has been sent. */
 void uvh_conn_close_after_output(uvh_conn_t *conn);
 
