@@ -152,6 +152,9 @@ public struct Router {
     /// Matches `segments` against `path`; returns the ranges captured by
     /// parameter segments, or nil when the path does not match.
     static func capture(_ segments: [Segment], in path: UnsafeRawBufferPointer) -> [Range<Int>]? {
+        // An absolute-form target without a path (`http://host`) names the
+        // root, as RFC 9112 section 3.2.2 reads an empty path.
+        if path.count == 0 { return segments.isEmpty ? [] : nil }
         var end = path.count
         if end > 1 && path[end - 1] == UInt8(ascii: "/") { end -= 1 }
         guard end > 0, path[0] == UInt8(ascii: "/") else { return nil }
