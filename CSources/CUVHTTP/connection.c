@@ -68,6 +68,14 @@ static uint32_t offset_of(uvh_conn_t *conn, const char *at) {
     return (uint32_t)(at - (conn->parse_buffer + conn->request_start));
 }
 
+/* Records that the request's spans reach `at` + `length`. */
+static void note_span(uvh_conn_t *conn, const char *at, size_t length) {
+    uint32_t end = offset_of(conn, at) + (uint32_t)length;
+
+    if (end > conn->span_end)
+        conn->span_end = end;
+}
+
 static int fail(uvh_conn_t *conn, int status, const char *reason) {
     conn->error_status = status;
     conn->error_reason = reason;
@@ -90,6 +98,7 @@ static int on_message_begin(llhttp_t *parser) {
     conn->in_request = 0;
     conn->in_header_field = 0;
     conn->head_bytes = 0;
+    conn->span_end = 0;
     conn_timer_start(conn, TIMER_HEADER);
     return 0;
 }
@@ -103,6 +112,7 @@ static int on_method(llhttp_t *parser, const char *at, size_t length) {
         conn->request.method.offset = 0;
     }
     conn->request.method.length += (uint32_t)length;
+    note_span(conn, at, length);
     return count_head(conn, length);
 }
 
@@ -113,6 +123,7 @@ static int on_url(llhttp_t *parser, const char *at, size_t length) {
     if (target->length == 0)
         target->offset = offset_of(conn, at);
     target->length += (uint32_t)length;
+    note_span(conn, at, length);
     if (target->length > conn->server->limits.max_target_bytes)
         return fail(conn, 414, "URI too long");
     return count_head(conn, length);
@@ -150,6 +161,7 @@ static int on_header_field(llhttp_t *parser, const char *at, size_t length) {
     }
     header = &conn->headers[request->header_count - 1];
     header->name.length += (uint32_t)length;
+    note_span(conn, at, length);
     /* The 4 covers ": " and CRLF, so the count tracks the bytes on the wire. */
     return count_head(conn, length + (header->name.length == length ? 4 : 0));
 }
@@ -166,6 +178,7 @@ static int on_header_value(llhttp_t *parser, const char *at, size_t length) {
     if (header->value.length == 0)
         header->value.offset = offset_of(conn, at);
     header->value.length += (uint32_t)length;
+    note_span(conn, at, length);
     return count_head(conn, length);
 }
 
@@ -267,6 +280,7 @@ static int on_body(llhttp_t *parser, const char *at, size_t length) {
     if (end != at)
         memmove(end, at, length);
     body->length += (uint32_t)length;
+    conn->span_end = body->offset + body->length;
     return 0;
 }
 
@@ -410,7 +424,12 @@ static void conn_parse(uvh_conn_t *conn, const char *buffer, size_t from,
             goto out_of_memory;
         conn->pending_parsed = 0;
     } else if (conn->state == CONN_ACTIVE && conn->in_request) {
-        if (conn_keep(conn, buffer + conn->request_start, end) != 0)
+        /* The parser has consumed every byte up to `end`, so only the bytes
+         * the request's spans cover are kept. Chunk framing therefore never
+         * piles up: memory stays within the head and body limits. */
+        const char *from = buffer + conn->request_start;
+
+        if (conn_keep(conn, from, from + conn->span_end) != 0)
             goto out_of_memory;
         conn->request_start = 0;
         conn->pending_parsed = conn->pending_length;
@@ -744,9 +763,10 @@ static void conn_end_of_input(uvh_conn_t *conn) {
 static void conn_on_data(uvh_conn_t *conn, const char *data, size_t length) {
     if (conn->state == CONN_LINGERING)
         return;
-    if (conn->timer_kind == TIMER_IDLE)
-        conn_timer_start(conn, TIMER_NONE);
-    else if (conn->timer_kind == TIMER_BODY)
+    /* Bytes read leave the keep-alive clock running: on_message_begin
+     * replaces it with the header deadline once a request begins, so empty
+     * lines before a request cannot hold an idle connection open. */
+    if (conn->timer_kind == TIMER_BODY)
         conn_timer_start(conn, TIMER_BODY);
     conn_input(conn, data, length);
     conn_flush(conn);

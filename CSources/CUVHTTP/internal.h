@@ -116,6 +116,10 @@ struct uvh_conn {
     uvh_header_t *headers;
     uint32_t header_capacity;
     uint32_t head_bytes;
+    /* Offset, from the request's first byte, just past the last byte any
+     * span of the request covers. Bytes beyond it that the parser has
+     * consumed (line ends, chunk sizes and extensions) are not kept. */
+    uint32_t span_end;
     int error_status;
     const char *error_reason;
     /* Set when the embedder already answered the rejected request. */

@@ -84,10 +84,16 @@ struct RouterTests {
         "/uploads",
         "/upload/x",
         "/any/thing",
-        "",
+        "nope",
     ])
     func unknownPathIsNotFound(path: String) {
         #expect(Self.outcome(Self.makeRouter(), .get, path) == "404")
+    }
+
+    /// An absolute-form target without a path (`GET http://host HTTP/1.1`)
+    /// leaves an empty path, which names the root.
+    @Test func emptyPathIsRoot() {
+        #expect(Self.outcome(Self.makeRouter(), .get, "") == "GET /")
     }
 
     @Test(arguments: [
