@@ -8,13 +8,21 @@ public struct HTTPMethod: Hashable, Sendable, CustomStringConvertible {
         self.rawValue = rawValue
     }
 
+    /// The method token.
     public var description: String { rawValue }
 
+    /// `GET`.
     public static let get = HTTPMethod("GET")
+    /// `HEAD`.
     public static let head = HTTPMethod("HEAD")
+    /// `POST`.
     public static let post = HTTPMethod("POST")
+    /// `PUT`.
     public static let put = HTTPMethod("PUT")
+    /// `DELETE`.
     public static let delete = HTTPMethod("DELETE")
+    /// `PATCH`.
     public static let patch = HTTPMethod("PATCH")
+    /// `OPTIONS`.
     public static let options = HTTPMethod("OPTIONS")
 }

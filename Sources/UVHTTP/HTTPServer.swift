@@ -212,6 +212,7 @@ public struct UVError: Error, CustomStringConvertible, Equatable {
     /// libuv's name for the code, such as `EADDRINUSE`.
     public var name: String { String(cString: uvh_error_name(code)) }
 
+    /// The operation, libuv's message and the error name.
     public var description: String {
         "\(operation) failed: \(String(cString: uvh_error_message(code))) (\(name))"
     }

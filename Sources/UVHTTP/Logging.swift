@@ -5,6 +5,7 @@ public enum LogLevel: Int, Comparable, Sendable {
     case info
     case debug
 
+    /// Orders levels from most to least severe: `.error < .debug`.
     public static func < (lhs: LogLevel, rhs: LogLevel) -> Bool {
         lhs.rawValue < rhs.rawValue
     }

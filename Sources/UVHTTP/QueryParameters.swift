@@ -26,6 +26,7 @@ public struct QueryParameters: Sequence {
         return result
     }
 
+    /// Iterates the (name, value) pairs in order.
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
         items.makeIterator()
     }

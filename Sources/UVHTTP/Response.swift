@@ -40,6 +40,7 @@ public struct HTTPFields: Sequence, ExpressibleByDictionaryLiteral, Sendable {
     /// The number of fields.
     public var count: Int { entries.count }
 
+    /// Iterates the (name, value) pairs in order.
     public func makeIterator() -> IndexingIterator<[(name: String, value: String)]> {
         entries.makeIterator()
     }
@@ -85,6 +86,7 @@ public struct Response: Sendable {
 public struct HTTPFieldError: Error, CustomStringConvertible {
     /// The name of the offending field.
     public let name: String
+    /// The error, naming the field and the rule it breaks.
     public var description: String {
         "header field \(name.debugDescription): names must be tokens and values must not contain CR, LF or NUL"
     }
