@@ -12,6 +12,7 @@ static void conn_flush(uvh_conn_t *conn);
 static void conn_drain(uvh_conn_t *conn);
 static void conn_start_reading(uvh_conn_t *conn);
 static void conn_timer_start(uvh_conn_t *conn, timer_kind_t kind);
+static void conn_arm_request_timer(uvh_conn_t *conn);
 
 void uvh__log(uvh_server_t *server, int level, const char *message,
               int error) {
@@ -99,7 +100,11 @@ static int on_message_begin(llhttp_t *parser) {
     conn->in_header_field = 0;
     conn->head_bytes = 0;
     conn->span_end = 0;
-    conn_timer_start(conn, TIMER_HEADER);
+    conn->in_body = 0;
+    /* The header deadline is armed only if the request is still incomplete
+     * when the read is used up (conn_arm_request_timer), so requests that
+     * arrive whole cost no timer operation. */
+    conn->request_began_ms = uv_now(&conn->server->loop);
     return 0;
 }
 
@@ -253,11 +258,9 @@ static int on_headers_complete(llhttp_t *parser) {
     if ((parser->flags & F_CONTENT_LENGTH) &&
         parser->content_length > conn->server->limits.max_body_bytes)
         return fail(conn, 413, "content too large");
-    if (!has_body) {
-        conn_timer_start(conn, TIMER_NONE);
+    if (!has_body)
         return 0;
-    }
-    conn_timer_start(conn, TIMER_BODY);
+    conn->in_body = 1;
     if (expect_continue)
         return conn_expect_continue(conn);
     return 0;
@@ -302,7 +305,10 @@ static int on_chunk_complete(llhttp_t *parser) {
 }
 
 static int on_message_complete(llhttp_t *parser) {
-    conn_timer_start(conn_of(parser), TIMER_NONE);
+    uvh_conn_t *conn = conn_of(parser);
+
+    if (conn->timer_kind == TIMER_HEADER || conn->timer_kind == TIMER_BODY)
+        conn_timer_start(conn, TIMER_NONE);
     /* Stop after every request, so the request is handled outside the parser
      * and the connection can decide whether to parse the next one. */
     return HPE_PAUSED;
@@ -431,6 +437,7 @@ static void conn_parse(uvh_conn_t *conn, const char *buffer, size_t from,
 
         if (conn_keep(conn, from, from + conn->span_end) != 0)
             goto out_of_memory;
+        conn_arm_request_timer(conn);
         conn->request_start = 0;
         conn->pending_parsed = conn->pending_length;
     } else {
@@ -545,6 +552,19 @@ static void on_timeout(uv_timer_t *timer) {
         }
         break;
     case TIMER_IDLE:
+        /* Activity since the timer started: a connection busy now is left
+         * alone, one idle again waits out the rest of its period. */
+        if (!uvh__conn_is_idle(conn))
+            break;
+        if (uv_now(&server->loop) - conn->idle_since_ms <
+            server->limits.keep_alive_timeout_ms) {
+            conn->timer_kind = TIMER_IDLE;
+            uv_timer_start(&conn->timer, on_timeout,
+                           server->limits.keep_alive_timeout_ms -
+                               (uv_now(&server->loop) - conn->idle_since_ms),
+                           0);
+            break;
+        }
         server->stats.idle_timeouts++;
         uvh__log(server, UVH_LOG_DEBUG, "idle connection closed", 0);
         uvh__conn_close(conn);
@@ -576,6 +596,29 @@ static void conn_timer_start(uvh_conn_t *conn, timer_kind_t kind) {
     }
     conn->timer_kind = kind;
     uv_timer_start(&conn->timer, on_timeout, timeout, 0);
+}
+
+/* Arms the header deadline, counted from the request's first byte, or the
+ * body idle timer, for a request still incomplete after a read. */
+static void conn_arm_request_timer(uvh_conn_t *conn) {
+    uint64_t timeout = conn->server->limits.header_timeout_ms;
+    uint64_t elapsed;
+
+    if (conn->in_body) {
+        if (conn->timer_kind != TIMER_BODY)
+            conn_timer_start(conn, TIMER_BODY);
+        return;
+    }
+    if (conn->timer_kind == TIMER_HEADER)
+        return;
+    if (timeout == 0) {
+        conn_timer_start(conn, TIMER_NONE);
+        return;
+    }
+    elapsed = uv_now(&conn->server->loop) - conn->request_began_ms;
+    conn->timer_kind = TIMER_HEADER;
+    uv_timer_start(&conn->timer, on_timeout,
+                   elapsed >= timeout ? 1 : timeout - elapsed, 0);
 }
 
 static void on_write_timeout(uv_timer_t *timer) {
@@ -639,8 +682,15 @@ static void conn_output_sent(uvh_conn_t *conn) {
     }
     /* Nothing buffered and nothing in progress: the keep-alive clock runs. */
     if (conn->state == CONN_ACTIVE && !conn->in_request &&
-        conn->pending_length == 0 && conn->timer_kind != TIMER_IDLE)
-        conn_timer_start(conn, TIMER_IDLE);
+        conn->pending_length == 0) {
+        if (conn->timer_kind != TIMER_IDLE ||
+            conn->idle_since_requests != conn->requests_served) {
+            conn->idle_since_ms = uv_now(&conn->server->loop);
+            conn->idle_since_requests = conn->requests_served;
+        }
+        if (conn->timer_kind != TIMER_IDLE)
+            conn_timer_start(conn, TIMER_IDLE);
+    }
 }
 
 static void on_write(uv_write_t *request, int status) {

@@ -10,9 +10,10 @@ static int lower(int c) {
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
-/* Compares a span with a lowercase literal, ignoring ASCII case. */
-static int span_is(const char *base, uvh_span_t span, const char *literal) {
-    size_t length = strlen(literal);
+/* Compares a span with a lowercase literal of `length` bytes, ignoring
+ * ASCII case. */
+static int span_equals(const char *base, uvh_span_t span, const char *literal,
+                       size_t length) {
     uint32_t index;
 
     if (span.length != length)
@@ -22,6 +23,9 @@ static int span_is(const char *base, uvh_span_t span, const char *literal) {
             return 0;
     return 1;
 }
+
+#define span_is(base, span, literal) \
+    span_equals((base), (span), (literal), sizeof(literal) - 1)
 
 static int is_space(char c) {
     return c == ' ' || c == '\t';

@@ -97,6 +97,17 @@ struct uvh_conn {
     int detached;
     uint64_t detached_output_bytes;
     uint32_t requests_served;
+    /* Loop time (ms) when the current request's first byte was parsed,
+     * and whether its header is complete and its body still arriving. */
+    uint64_t request_began_ms;
+    int in_body;
+    /* Loop time (ms) when the connection last became idle. The keep-alive
+     * timer is not restarted per request: when it fires early it re-arms
+     * for the rest of the period counted from here. */
+    uint64_t idle_since_ms;
+    /* requests_served when idle_since_ms was last set: bytes that complete
+     * no request, such as empty lines, do not count as activity. */
+    uint32_t idle_since_requests;
     uint32_t chunk_extension_bytes;
 
     /* The buffer being parsed (the loop's read buffer or `pending`), and the
