@@ -53,33 +53,33 @@ enum ResponseEncoder {
         } else {
             appendStatusLine(response.status, to: &cursor)
         }
-        cursor.append("Date: ")
+        cursor.appendLiteral("Date: ")
         cursor.append(UnsafeRawBufferPointer(start: date, count: 29))
-        cursor.append("\r\n")
+        cursor.appendLiteral("\r\n")
         for field in response.headers.entries {
             cursor.append(field.name)
-            cursor.append(": ")
+            cursor.appendLiteral(": ")
             cursor.append(field.value)
-            cursor.append("\r\n")
+            cursor.appendLiteral("\r\n")
         }
         if hasBody {
-            cursor.append("Content-Length: ")
+            cursor.appendLiteral("Content-Length: ")
             cursor.appendDecimal(response.body.count)
-            cursor.append("\r\n")
+            cursor.appendLiteral("\r\n")
         }
         if !context.keepAlive {
-            cursor.append("Connection: close\r\n")
+            cursor.appendLiteral("Connection: close\r\n")
         } else {
             if context.minorVersion == 0 {
-                cursor.append("Connection: keep-alive\r\n")
+                cursor.appendLiteral("Connection: keep-alive\r\n")
             }
             if context.keepAliveTimeoutSeconds > 0 {
-                cursor.append("Keep-Alive: timeout=")
+                cursor.appendLiteral("Keep-Alive: timeout=")
                 cursor.appendDecimal(context.keepAliveTimeoutSeconds)
-                cursor.append("\r\n")
+                cursor.appendLiteral("\r\n")
             }
         }
-        cursor.append("\r\n")
+        cursor.appendLiteral("\r\n")
         if sendsBody {
             cursor.append(response.body)
         }
@@ -92,11 +92,11 @@ enum ResponseEncoder {
     }
 
     private static func appendStatusLine(_ status: HTTPStatus, to cursor: inout Cursor) {
-        cursor.append("HTTP/1.1 ")
+        cursor.appendLiteral("HTTP/1.1 ")
         cursor.appendDecimal(status.code)
-        cursor.append(" ")
+        cursor.appendLiteral(" ")
         cursor.append(status.reasonPhrase)
-        cursor.append("\r\n")
+        cursor.appendLiteral("\r\n")
     }
 }
 
@@ -119,22 +119,29 @@ struct Cursor {
         bytes.withUnsafeBytes { append($0) }
     }
 
+    mutating func appendLiteral(_ text: StaticString) {
+        append(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
     mutating func append(_ text: String) {
         var text = text
         text.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
 
     mutating func appendDecimal(_ value: Int) {
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        var remaining = UInt64(max(value, 0))
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[23 - count] = UInt8(ascii: "0") + UInt8(remaining % 10)
-                remaining /= 10
-                count += 1
-            } while remaining > 0
-            append(UnsafeRawBufferPointer(rebasing: buffer[(24 - count)...]))
+        var remaining = UInt(max(value, 0))
+        var digits = 1
+        var scale: UInt = 10
+        while remaining >= scale && digits < 19 {
+            digits += 1
+            scale &*= 10
         }
+        var index = digits
+        repeat {
+            index -= 1
+            position.storeBytes(of: UInt8(ascii: "0") &+ UInt8(remaining % 10), toByteOffset: index, as: UInt8.self)
+            remaining /= 10
+        } while index > 0
+        position += digits
     }
 }

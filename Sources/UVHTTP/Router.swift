@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A handler that answers a request before returning.
 public typealias Handler = (Request) -> Response
 
@@ -33,14 +37,39 @@ public struct Router {
         case deferred(DeferredHandler)
     }
 
-    struct Route {
-        var method: HTTPMethod?
-        var segments: [Segment]
-        var parameterNames: [String]
-        var action: Action
+    /// A class, so handing a matched route around costs one reference
+    /// count rather than one per field.
+    final class Route {
+        let method: HTTPMethod?
+        let segments: [Segment]
+        let parameterNames: [String]
+        let action: Action
+
+        init(method: HTTPMethod?, segments: [Segment], parameterNames: [String], action: Action) {
+            self.method = method
+            self.segments = segments
+            self.parameterNames = parameterNames
+            self.action = action
+        }
     }
 
     var routes: [Route] = []
+
+    /// The routes in a form matched without reference counting: plain
+    /// integers, with each literal path's bytes in ``literalBytes``.
+    struct CompiledRoute {
+        /// Offset and length in ``literalBytes`` of the path without its
+        /// trailing slash, for routes without parameters.
+        var pathStart: Int
+        var pathLength: Int
+        /// ``HTTPMethod/code``: 0 for any method, 255 for a method without a
+        /// code, whose token ``routes`` holds.
+        var methodCode: UInt8
+        var hasParameters: Bool
+    }
+
+    var compiled: [CompiledRoute] = []
+    var literalBytes: [UInt8] = []
 
     /// Builds the response for a request no route serves. The default sends
     /// a plain-text 404, or a 405 with `Allow`.
@@ -100,6 +129,12 @@ public struct Router {
             return nil
         }
         routes.append(Route(method: method, segments: segments, parameterNames: names, action: action))
+        var literal = Array(path.utf8)
+        if literal.count > 1 && literal.last == UInt8(ascii: "/") { literal.removeLast() }
+        compiled.append(CompiledRoute(
+            pathStart: literalBytes.count, pathLength: literal.count,
+            methodCode: method.map { $0.code == 0 ? 255 : $0.code } ?? 0, hasParameters: !names.isEmpty))
+        literalBytes += literal
     }
 
     /// Splits a path into segments, dropping the leading slash and one
@@ -121,22 +156,54 @@ public struct Router {
     /// Finds the route for `method` and `path`, the path's bytes as sent.
     func match(method: HTTPMethod, path: UnsafeRawBufferPointer) -> Match {
         var pathMatched = false
-        var headFallback: (Route, [Range<Int>])?
-        for route in routes {
-            guard let captures = Router.capture(route.segments, in: path) else { continue }
-            pathMatched = true
-            if route.method == nil || route.method == method {
-                return .found(route, captures: captures)
-            }
-            if method == .head && route.method == .get && headFallback == nil {
-                headFallback = (route, captures)
+        var headFallback: Int?
+        let found: Int? = literalBytes.withUnsafeBytes { literals in
+            compiled.withUnsafeBufferPointer { table in
+                for index in table.indices {
+                    let entry = table[index]
+                    guard pathMatches(entry, index: index, path: path, literals: literals) else { continue }
+                    pathMatched = true
+                    if entry.methodCode == 0 || methodMatches(entry, index: index, method) {
+                        return index
+                    }
+                    if method.code == HTTPMethod.head.code && entry.methodCode == HTTPMethod.get.code
+                        && headFallback == nil
+                    {
+                        headFallback = index
+                    }
+                }
+                return nil
             }
         }
-        if let (route, captures) = headFallback {
+        if let index = found ?? headFallback {
+            let route = routes[index]
+            let captures = compiled[index].hasParameters ? Router.capture(route.segments, in: path) ?? [] : []
             return .found(route, captures: captures)
         }
         guard pathMatched else { return .miss(.notFound) }
         return .miss(.methodNotAllowed(allow: allowedMethods(path: path)))
+    }
+
+    private func methodMatches(_ entry: CompiledRoute, index: Int, _ method: HTTPMethod) -> Bool {
+        if entry.methodCode != 255 { return entry.methodCode == method.code }
+        return routes[index].method == method
+    }
+
+    /// Compares a route's literal path with the request's, ignoring one
+    /// trailing slash; routes with parameters take the segment matcher.
+    private func pathMatches(
+        _ entry: CompiledRoute, index: Int, path: UnsafeRawBufferPointer, literals: UnsafeRawBufferPointer
+    ) -> Bool {
+        if entry.hasParameters {
+            return Router.capture(routes[index].segments, in: path) != nil
+        }
+        var length = path.count
+        if length > 1 && path[length - 1] == UInt8(ascii: "/") { length -= 1 }
+        // An absolute-form target without a path (`http://host`) names the
+        // root, as RFC 9112 section 3.2.2 reads an empty path.
+        if length == 0 { return entry.pathLength == 1 }
+        guard length == entry.pathLength else { return false }
+        return memcmp(path.baseAddress!, literals.baseAddress! + entry.pathStart, length) == 0
     }
 
     private func allowedMethods(path: UnsafeRawBufferPointer) -> String {

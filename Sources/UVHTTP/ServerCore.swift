@@ -257,13 +257,13 @@ extension ServerCore {
     }
 
     func send(_ response: Response, context: ResponseEncoder.Context, on conn: OpaquePointer) {
-        var response = response
-        var context = context
         if let invalid = response.headers.entries.first(where: { !FieldValidation.isValid(name: $0.name, value: $0.value) }) {
             log(.error, "response header field rejected", ["field": invalid.name, "status": "\(response.status.code)"])
-            response = .text("Internal Server Error\n", status: .internalServerError)
-            response.closesConnection = true
+            var replacement = Response.text("Internal Server Error\n", status: .internalServerError)
+            replacement.closesConnection = true
+            return send(replacement, context: context, on: conn)
         }
+        var context = context
         if response.closesConnection || stopped {
             context.keepAlive = false
         }
@@ -291,14 +291,19 @@ extension ServerCore {
     }
 }
 
-/// Maps llhttp's method codes to ``HTTPMethod`` values without building a
-/// string per request.
+/// Maps a request's method bytes to ``HTTPMethod`` values without building
+/// a string for the common methods.
 enum MethodTable {
     private static let known: [HTTPMethod] = [.get, .head, .post, .put, .delete, .patch, .options]
 
     static func method(_ raw: UnsafePointer<uvh_request_t>) -> HTTPMethod {
         let span = raw.pointee.method
         let bytes = UnsafeRawBufferPointer(start: raw.pointee.base! + Int(span.offset), count: Int(span.length))
+        if bytes.count == 3 && bytes[0] == UInt8(ascii: "G") && bytes[1] == UInt8(ascii: "E")
+            && bytes[2] == UInt8(ascii: "T")
+        {
+            return .get
+        }
         for method in known where equals(bytes, method.rawValue) {
             return method
         }
