@@ -98,7 +98,9 @@ public final class PlexServer {
     /// advertise when the configuration lists none.
     /// - Throws: ``UVError`` when the timer cannot be created.
     public func attach(to server: HTTPServer, listeningHost: String, port: Int) throws {
-        executeOnLoop = { [server] work in server.execute(work) }
+        // Weak, because the server's routes hold this object: a strong
+        // reference back would keep both alive forever.
+        executeOnLoop = { [weak server] work in server?.execute(work) }
         listeningConnections = ListeningAddresses.connections(host: listeningHost, port: port)
         try server.addTimer(every: PlexServer.sweepInterval) { [self] in
             let removed = tokens.sweep(now: TransientTokenStore.currentTime())
@@ -113,18 +115,18 @@ public final class PlexServer {
     public func makeRouter() -> Router {
         var router = Router()
         for path in ["/", "/identity", "/security/token", "/security/resources"] {
-            router.add(.options, path) { [unowned self] request in preflight(request) }
+            router.add(.options, path) { [self] request in preflight(request) }
         }
-        router.get("/identity") { [unowned self] request in
+        router.get("/identity") { [self] request in
             decorate(Response(prepared.identity(for: request)), for: request)
         }
-        router.get("/") { [unowned self] request in serverInfo(request) }
-        router.add(nil, "/security/token") { [unowned self] request in transientToken(request) }
-        router.addDeferred(.get, "/security/resources") { [unowned self] request, responder in
+        router.get("/") { [self] request in serverInfo(request) }
+        router.add(nil, "/security/token") { [self] request in transientToken(request) }
+        router.addDeferred(.get, "/security/resources") { [self] request, responder in
             resources(request, responder: responder)
         }
         router.rejection = { status in PreparedResponses.rejection(status) }
-        router.fallback = { [unowned self] request, miss in
+        router.fallback = { [self] request, miss in
             if request.method == .options { return preflight(request) }
             switch miss {
             case .notFound:

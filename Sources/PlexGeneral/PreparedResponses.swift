@@ -2,8 +2,9 @@ import Foundation
 import UVHTTP
 
 /// The responses that change only with the configuration, encoded once in
-/// both formats and rebuilt when the configuration changes.
-struct PreparedResponses {
+/// both formats and rebuilt when the configuration changes. A class, so
+/// reaching one response costs one reference count, not one per field.
+final class PreparedResponses {
     let identityXML: PreparedResponse
     let identityJSON: PreparedResponse
     let serverInfoXML: PreparedResponse
