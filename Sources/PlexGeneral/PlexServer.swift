@@ -158,7 +158,7 @@ public final class PlexServer {
 
     /// Adds the fields that depend on the request: CORS for browsers, which
     /// Plex Web needs on successes and errors alike.
-    func decorate(_ response: Response, for request: Request) -> Response {
+    func decorate(_ response: consuming Response, for request: Request) -> Response {
         guard let origin = request.headers["Origin"] else { return response }
         return CORS.allowingOrigin(origin, response)
     }

@@ -118,7 +118,7 @@ enum CORS {
     static let baseHeaders = ["x-plex-token", "accept", "content-type", "x-plex-client-identifier", "x-plex-product"]
 
     /// Adds the fields that let a page from `origin` read `response`.
-    static func allowingOrigin(_ origin: String, _ response: Response) -> Response {
+    static func allowingOrigin(_ origin: String, _ response: consuming Response) -> Response {
         var response = response
         response.headers.add("Access-Control-Allow-Origin", origin)
         response.headers.add("Vary", "Origin, X-Plex-Token")

@@ -16,10 +16,12 @@ enum ResponseEncoder {
         Array("HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n".utf8)
     }
 
-    /// Appends `response` to the output of `conn`. Returns false when the
-    /// output buffer could not grow.
+    /// Appends `response` to the output of `conn`, with `Connection: close`
+    /// unless `keepAlive`. Returns false when the output buffer could not
+    /// grow.
     static func write(
-        _ response: Response, context: Context, date: UnsafePointer<CChar>, conn: OpaquePointer
+        _ response: borrowing Response, context: borrowing Context, keepAlive: Bool, date: UnsafePointer<CChar>,
+        conn: OpaquePointer
     ) -> Bool {
         let hasBody = !response.status.forbidsBody
         let sendsBody = hasBody && !context.isHead
@@ -67,7 +69,7 @@ enum ResponseEncoder {
             cursor.appendDecimal(response.body.count)
             cursor.appendLiteral("\r\n")
         }
-        if !context.keepAlive {
+        if !keepAlive {
             cursor.appendLiteral("Connection: close\r\n")
         } else {
             if context.minorVersion == 0 {

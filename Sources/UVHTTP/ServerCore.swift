@@ -245,7 +245,7 @@ extension ServerCore {
 
     /// Writes `response` to `conn`, replacing it with a 500 when one of its
     /// fields could not be written safely.
-    func send(_ response: Response, for request: Request, on conn: OpaquePointer, access: PendingAccess?) {
+    func send(_ response: borrowing Response, for request: Request, on conn: OpaquePointer, access: PendingAccess?) {
         let context = ResponseEncoder.Context(
             isHead: request.method == .head,
             minorVersion: request.version.minor,
@@ -256,23 +256,22 @@ extension ServerCore {
         send(response, context: context, on: conn)
     }
 
-    func send(_ response: Response, context: ResponseEncoder.Context, on conn: OpaquePointer) {
+    func send(_ response: borrowing Response, context: borrowing ResponseEncoder.Context, on conn: OpaquePointer) {
         if let invalid = response.headers.entries.first(where: { !FieldValidation.isValid(name: $0.name, value: $0.value) }) {
             log(.error, "response header field rejected", ["field": invalid.name, "status": "\(response.status.code)"])
             var replacement = Response.text("Internal Server Error\n", status: .internalServerError)
             replacement.closesConnection = true
             return send(replacement, context: context, on: conn)
         }
-        var context = context
-        if response.closesConnection || stopped {
-            context.keepAlive = false
-        }
-        guard ResponseEncoder.write(response, context: context, date: uvh_server_date(server), conn: conn) else {
+        let keepAlive = context.keepAlive && !response.closesConnection && !stopped
+        guard ResponseEncoder.write(
+            response, context: context, keepAlive: keepAlive, date: uvh_server_date(server), conn: conn)
+        else {
             log(.error, "out of memory for response")
             uvh_conn_close_after_output(conn)
             return
         }
-        if !context.keepAlive {
+        if !keepAlive {
             uvh_conn_close_after_output(conn)
         }
         if let access = context.access, let accessLogHandler {
