@@ -379,6 +379,11 @@ static void conn_reject(uvh_conn_t *conn) {
 static int conn_keep(uvh_conn_t *conn, const char *from, const char *end) {
     size_t length = (size_t)(end - from);
 
+    /* Nothing to keep: `pending` may never have been allocated. */
+    if (length == 0) {
+        conn->pending_length = 0;
+        return 0;
+    }
     if (conn->parse_buffer == conn->pending) {
         memmove(conn->pending, from, length);
     } else {
