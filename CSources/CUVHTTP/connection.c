@@ -98,6 +98,8 @@ static int on_message_begin(llhttp_t *parser) {
     conn->request.headers = conn->headers;
     conn->in_request = 0;
     conn->in_header_field = 0;
+    conn->in_trailers = 0;
+    conn->message_complete = 0;
     conn->head_bytes = 0;
     conn->span_end = 0;
     conn->in_body = 0;
@@ -144,6 +146,8 @@ static int on_header_field(llhttp_t *parser, const char *at, size_t length) {
     uvh_request_t *request = &conn->request;
     uvh_header_t *header;
 
+    if (conn->in_trailers)
+        return count_head(conn, length);
     if (!conn->in_header_field) {
         if (request->header_count >= conn->server->limits.max_header_count)
             return fail(conn, 431, "too many header fields");
@@ -178,8 +182,11 @@ static int on_header_field_complete(llhttp_t *parser) {
 
 static int on_header_value(llhttp_t *parser, const char *at, size_t length) {
     uvh_conn_t *conn = conn_of(parser);
-    uvh_header_t *header = &conn->headers[conn->request.header_count - 1];
+    uvh_header_t *header;
 
+    if (conn->in_trailers)
+        return count_head(conn, length);
+    header = &conn->headers[conn->request.header_count - 1];
     if (header->value.length == 0)
         header->value.offset = offset_of(conn, at);
     header->value.length += (uint32_t)length;
@@ -194,7 +201,7 @@ static int on_header_value_complete(llhttp_t *parser) {
     uvh_header_t *header;
     const char *value;
 
-    if (conn->request.header_count == 0)
+    if (conn->request.header_count == 0 || conn->in_trailers)
         return 0;
     header = &conn->headers[conn->request.header_count - 1];
     value = conn->parse_buffer + conn->request_start + header->value.offset;
@@ -250,6 +257,10 @@ static int on_headers_complete(llhttp_t *parser) {
     int status;
 
     conn_fill_request(conn);
+    /* The framing checks and the embedder see the header only: trailer
+     * fields after a chunked body could otherwise add a Host or a
+     * Connection after the checks ran (RFC 9110 section 6.5.1). */
+    conn->in_trailers = 1;
     status = uvh__check_framing(&conn->request, &reason, &expect_continue);
     if (status != 0)
         return fail(conn, status, reason);
@@ -307,6 +318,7 @@ static int on_chunk_complete(llhttp_t *parser) {
 static int on_message_complete(llhttp_t *parser) {
     uvh_conn_t *conn = conn_of(parser);
 
+    conn->message_complete = 1;
     if (conn->timer_kind == TIMER_HEADER || conn->timer_kind == TIMER_BODY)
         conn_timer_start(conn, TIMER_NONE);
     /* Stop after every request, so the request is handled outside the parser
@@ -340,16 +352,25 @@ static void conn_dispatch(uvh_conn_t *conn) {
     uvh_request_t *request = &conn->request;
     int outcome;
 
+    int ends;
+
     conn_fill_request(conn);
     conn->in_request = 0;
+    conn->message_complete = 0;
     conn->requests_served++;
     server->stats.requests++;
 
+    /* After an upgrade request llhttp parses no more HTTP, and this server
+     * performs no upgrade, so the connection ends after the answer. */
+    ends = !request->keep_alive || llhttp_get_upgrade(&conn->parser);
     outcome = server->callbacks.on_request(server->context, conn, request);
+    if (conn->state == CONN_CLOSED)
+        return;
     if (outcome == UVH_DEFERRED) {
         conn->pause = PAUSE_DEFERRED;
         conn->state = CONN_PAUSED;
-    } else if (!request->keep_alive || llhttp_get_upgrade(&conn->parser)) {
+        conn->end_after_deferred = ends;
+    } else if (ends) {
         conn_drain(conn);
     }
 }
@@ -417,6 +438,13 @@ static void conn_parse(uvh_conn_t *conn, const char *buffer, size_t from,
             if (conn->state != CONN_CLOSED)
                 conn_reject(conn);
             return;
+        }
+        /* A callback may have closed the connection (a failed write of
+         * 100 Continue), and only a pause from on_message_complete is a
+         * request: llhttp repeats HPE_PAUSED_UPGRADE on every later call. */
+        if (conn->state != CONN_ACTIVE || !conn->message_complete) {
+            conn_drain(conn);
+            break;
         }
         position = llhttp_get_error_pos(&conn->parser);
         llhttp_resume(&conn->parser);
@@ -861,6 +889,10 @@ void uvh_conn_resume(uvh_conn_t *conn) {
     if (conn->state == CONN_PAUSED && conn->pause == PAUSE_DEFERRED) {
         conn->pause = PAUSE_NONE;
         conn->state = CONN_ACTIVE;
+        /* Bytes after a request that ends the connection are never
+         * parsed, as for requests answered at once. */
+        if (conn->end_after_deferred)
+            conn_drain(conn);
     }
     if (conn->state == CONN_ACTIVE && conn->pending_length > conn->pending_parsed)
         conn_parse(conn, conn->pending, 0, conn->pending_length);
@@ -953,7 +985,7 @@ uvh_conn_t *uvh__test_conn_open(uvh_server_t *server) {
     return conn;
 }
 
-void uvh__test_conn_feed(uvh_conn_t *conn, const char *data, size_t length) {
+void uvh__test_conn_feed(uvh_conn_t *conn, char *data, size_t length) {
     if (conn->state == CONN_CLOSED || length == 0)
         return;
     conn_on_data(conn, data, length);

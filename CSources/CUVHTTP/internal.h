@@ -89,6 +89,15 @@ struct uvh_conn {
     int eof;
     int in_request;
     int in_header_field;
+    /* Set once the current request's header is complete: field lines after
+     * it are trailers, counted against the head limit but not kept. */
+    int in_trailers;
+    /* Set by on_message_complete, cleared by dispatch: a pause of the
+     * parser is a complete request only when this is set. */
+    int message_complete;
+    /* Set when a deferred request must end the connection (no keep-alive,
+     * or an upgrade this server does not perform). */
+    int end_after_deferred;
     /* Set when the connection never reached the embedder, so it is not
      * counted as open. */
     int rejected;
@@ -188,11 +197,12 @@ void uvh__log(uvh_server_t *server, int level, const char *message,
 /*
  * Connections without a socket, for fuzzing and tests: bytes fed to one take
  * the same path as bytes from the read callback, and its output is counted
- * and discarded. Close it with uvh__conn_close(), then run the loop once so
+ * and discarded. Like the read buffer, fed bytes may be rewritten in place
+ * (chunked bodies are joined over their framing). Close it with uvh__conn_close(), then run the loop once so
  * the close callbacks free it.
  */
 uvh_conn_t *uvh__test_conn_open(uvh_server_t *server);
-void uvh__test_conn_feed(uvh_conn_t *conn, const char *data, size_t length);
+void uvh__test_conn_feed(uvh_conn_t *conn, char *data, size_t length);
 void uvh__test_conn_end(uvh_conn_t *conn);
 
 /* server.c */
