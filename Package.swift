@@ -51,6 +51,12 @@ let package = Package(
             dependencies: ["UVHTTP"],
             path: "Examples/UVHTTPHello"
         ),
+        .executableTarget(
+            name: "pmsd-microbench",
+            dependencies: ["PlexGeneral"],
+            path: "Benchmarks/Micro",
+            swiftSettings: optimized
+        ),
         .testTarget(name: "UVHTTPTests", dependencies: ["UVHTTP"]),
         .testTarget(name: "PlexGeneralTests", dependencies: ["PlexGeneral", "UVHTTP"]),
     ]
