@@ -1,10 +1,13 @@
 // Micro-benchmarks of the Swift side that need no sockets: response body
 // encoding, Accept negotiation and the transient token store. Each case runs
 // a fixed number of iterations and prints nanoseconds per operation. Wall
-// time is noisy on a shared machine, so Benchmarks/micro.sh also runs this
-// binary under callgrind for instruction counts.
+// time is noisy on a shared machine; for instruction counts, run a copy
+// under callgrind (valgrind 3.19 cannot read this toolchain's debug
+// information, so strip it first):
 //
 //   swift run -c release pmsd-microbench [ITERATIONS]
+//   strip --strip-debug -o /tmp/micro .build/release/pmsd-microbench
+//   valgrind --tool=callgrind /tmp/micro 20000
 import Foundation
 import PlexGeneral
 
