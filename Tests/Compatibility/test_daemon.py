@@ -838,7 +838,7 @@ def access_log_run(module_daemons):
 
 
 ACCESS_LINE = re.compile(
-    r'^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) method=(?P<method>[A-Z]+) '
+    r'^(?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) method=(?P<method>[A-Z]+|-) '
     r'path=(?P<path>"(?:[^"\\]|\\.)*"|\S+) status=(?P<status>\d{3}) bytes=(?P<bytes>\d+) '
     r'us=(?P<us>\d+) peer=(?P<peer>\S+)$'
 )
