@@ -184,7 +184,7 @@ wait_http() {
         fi
         sleep 0.1
     done
-    fail "$name did not answer $url within 20 s; see $run_dir/logs/$name.log"
+    fail "$name did not respond to $url within 20 s; see $run_dir/logs/$name.log"
 }
 
 # forget_pid PID: drops a process that has ended from the clean-up list.
@@ -262,7 +262,7 @@ fetch() {
     curl -fsS --max-time 5 "$@" -D "$run_dir/$name.headers" -o "$run_dir/$name.body" "$url"
     tr -d '\r' < "$run_dir/$name.headers" \
         | awk 'tolower($1) == "content-type:" { sub(/^[^:]*: */, ""); print }' > "$run_dir/$name.type"
-    [ -s "$run_dir/$name.type" ] || fail "no Content-Type in pmsd's answer to $url"
+    [ -s "$run_dir/$name.type" ] || fail "pmsd's response to $url has no Content-Type"
 }
 fetch "http://127.0.0.1:${port[pmsd]}/identity" identity
 fetch "http://127.0.0.1:${port[pmsd]}/" root -H "X-Plex-Token: $admin_token"
@@ -432,7 +432,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before the runs: $load_before"
 
 # A token-minting pmsd of its own, so the tokens it keeps do not sit in the
-# process that answers the other workloads.
+# process that serves the other workloads.
 port[pmsd_mint]=$(free_port)
 start_pmsd pmsd-mint "${port[pmsd_mint]}" 100000000
 pid[pmsd_mint]=$started_pid
@@ -515,7 +515,7 @@ log "memory: RSS $((idle_before / 1024)) KiB before, $((idle_rss / 1024)) KiB wi
 
 log "memory: minting $TOKENS_TO_MINT transient tokens"
 port[mint]=$(free_port)
-# The store's limit is the count to mint: once it answers 403, exactly that
+# The store's limit is the count to mint: once it returns 403, exactly that
 # many tokens are live.
 start_pmsd pmsd-mint-memory "${port[mint]}" "$TOKENS_TO_MINT"
 pid[mint]=$started_pid
@@ -536,7 +536,7 @@ done
 mint_seconds=$(($(date +%s) - mint_started))
 full_status=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-Plex-Token: $admin_token" \
     "http://127.0.0.1:${port[mint]}$token_path")
-[ "$full_status" = 403 ] || fail "pmsd still mints after $minted tokens (answer $full_status); the store should be full"
+[ "$full_status" = 403 ] || fail "pmsd still mints after $minted tokens (status $full_status), but its store should be full"
 mint_after=$(rss_bytes "${pid[mint]}")
 stop_server "${pid[mint]}"
 echo "token_baseline_rss_bytes,$mint_before,after start and one request" >> "$memory_csv"
