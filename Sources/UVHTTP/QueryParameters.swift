@@ -54,6 +54,15 @@ public struct QueryParameters: Sequence {
     }
 }
 
+/// Decodes one query-string component as ``QueryParameters`` reads it:
+/// percent escapes, `+` as a space, and a `%` not followed by two hex digits
+/// kept as it is. Code that must recognise the names the server reads, such
+/// as a log redactor, decodes with this.
+public func decodeQueryComponent(_ component: some StringProtocol) -> String {
+    var bytes = Array(component.utf8)
+    return bytes.withUnsafeMutableBytes { PercentDecoding.decode(UnsafeRawBufferPointer($0), plusAsSpace: true) }
+}
+
 /// Percent-decoding per RFC 3986 section 2.1. A `%` not followed by two hex
 /// digits is kept as it is.
 enum PercentDecoding {

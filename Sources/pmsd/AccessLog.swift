@@ -85,43 +85,10 @@ final class AccessLog {
         let pairs = query.split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
             guard let equals = pair.firstIndex(of: "=") else { return String(pair) }
             let name = pair[..<equals]
-            return AccessLog.leniently(decoded: name).lowercased().contains("token")
+            return decodeQueryComponent(name).lowercased().contains("token")
                 ? "\(name)=<redacted>" : String(pair)
         }
         return String(target[..<mark]) + "?" + pairs.joined(separator: "&")
-    }
-}
-
-extension AccessLog {
-    /// Percent-decodes the way the server reads query names: `+` is a space
-    /// and a `%` not followed by two hex digits stays as it is, so a name
-    /// the server reads as a token is also recognised here.
-    static func leniently(decoded text: Substring) -> String {
-        let bytes = Array(text.utf8)
-        var decoded: [UInt8] = []
-        var index = 0
-        while index < bytes.count {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "%"), index + 2 < bytes.count,
-                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
-            {
-                decoded.append(high << 4 | low)
-                index += 3
-                continue
-            }
-            decoded.append(byte == UInt8(ascii: "+") ? UInt8(ascii: " ") : byte)
-            index += 1
-        }
-        return String(decoding: decoded, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return byte - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }
 

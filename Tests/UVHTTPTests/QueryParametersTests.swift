@@ -90,4 +90,14 @@ struct QueryParametersTests {
         }
         #expect(names == ["a", "b"])
     }
+
+    @Test(arguments: [
+        ("X-Plex-To%6Ben%zz", "X-Plex-Token%zz"),
+        ("a+b%20c", "a b c"),
+        ("%2", "%2"),
+        ("plain", "plain"),
+    ])
+    func componentDecodesAsQueryDoes(encoded: String, decoded: String) {
+        #expect(decodeQueryComponent(encoded) == decoded)
+    }
 }
